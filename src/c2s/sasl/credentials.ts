@@ -1,0 +1,52 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import saslprep from '@mongodb-js/saslprep';
+import type { ScramCredential, ScramHash, UserRecord } from '../../storage/storage.js';
+
+const DIGEST: Record<ScramHash, { name: string; length: number }> = {
+  sha1: { name: 'sha1', length: 20 },
+  sha256: { name: 'sha256', length: 32 },
+};
+
+export const hmac = (hash: ScramHash, key: Buffer, data: string | Buffer): Buffer => createHmac(DIGEST[hash].name, key).update(data).digest();
+export const digest = (hash: ScramHash, data: Buffer): Buffer => createHash(DIGEST[hash].name).update(data).digest();
+
+/** RFC 4013 SASLprep of a password, the form SCRAM hashes (RFC 5802 §2.2). */
+export function prepPassword(password: string): string {
+  return saslprep(password);
+}
+
+export function saltedPassword(hash: ScramHash, password: string, salt: Buffer, iterations: number): Buffer {
+  return pbkdf2Sync(prepPassword(password), salt, iterations, DIGEST[hash].length, DIGEST[hash].name);
+}
+
+export function deriveCredential(hash: ScramHash, password: string, iterations: number, salt = randomBytes(16)): ScramCredential {
+  const salted = saltedPassword(hash, password, salt, iterations);
+  const clientKey = hmac(hash, salted, 'Client Key');
+  return {
+    salt: salt.toString('base64'),
+    iterations,
+    storedKey: digest(hash, clientKey).toString('base64'),
+    serverKey: hmac(hash, salted, 'Server Key').toString('base64'),
+  };
+}
+
+/** What we store for a user: SCRAM keys for both hashes, never the password. */
+export function makeUserRecord(username: string, password: string, iterations: number): UserRecord {
+  return { username, scram: { sha1: deriveCredential('sha1', password, iterations), sha256: deriveCredential('sha256', password, iterations) } };
+}
+
+/** PLAIN against SCRAM credentials: recompute StoredKey from the offered password. */
+export function verifyPassword(user: UserRecord, password: string): boolean {
+  const cred = user.scram.sha256;
+  let candidate: ScramCredential;
+  try {
+    candidate = deriveCredential('sha256', password, cred.iterations, Buffer.from(cred.salt, 'base64'));
+  } catch {
+    return false; // SASLprep refused the password: it cannot be anyone's.
+  }
+  return safeEqual(Buffer.from(candidate.storedKey, 'base64'), Buffer.from(cred.storedKey, 'base64'));
+}
+
+export function safeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}

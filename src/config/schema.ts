@@ -1,0 +1,128 @@
+import convict from 'convict';
+import { registerFormats } from './formats.js';
+
+registerFormats();
+
+type KindName = 'c2s' | 's2sIn' | 's2sOut' | 'websocket';
+
+interface PolicyDefaults {
+  probeAfter: string;
+  probe: 'xmpp-ping' | 'whitespace' | 'none';
+  probeTimeout: string;
+  maxIdle: string;
+  keepaliveAfter: string;
+  unauthenticatedTimeout: string;
+  writeStallTimeout: string;
+  maxSendQueue: string;
+  closeTimeout: string;
+  tcpKeepAlive: string;
+}
+
+/**
+ * Per-kind watchdog policy. The c2s defaults catch a dead mobile client within 150 s (probe at 120 s of
+ * read silence, 30 s to answer): well inside the 1800 s a typical NAT keeps an idle flow, far below
+ * Openfire's 6 min and Prosody's ~28 min, and slow enough that a phone on a bad link is not thrown out.
+ */
+function policySchema(kind: KindName, d: PolicyDefaults) {
+  const env = (key: string) => `VIGIL_WATCHDOG_${kind.toUpperCase()}_${key}`;
+  return {
+    probeAfter: {
+      doc: 'Send one probe when nothing has been received from the peer for this long. Received bytes are the only proof of life; our own writes never count.',
+      format: 'duration', default: d.probeAfter, env: env('PROBE_AFTER'),
+    },
+    probe: {
+      doc: 'How to probe: xmpp-ping (XEP-0199 iq; any reply, result or error, proves life), whitespace (a single space; only TCP notices a dead peer), or none. With XEP-0198 the probe is <r/>.',
+      format: ['xmpp-ping', 'whitespace', 'none'], default: d.probe, env: env('PROBE'),
+    },
+    probeTimeout: {
+      doc: 'Close with reason probe-timeout when nothing has been received within this long after the probe was sent.',
+      format: 'duration', default: d.probeTimeout, env: env('PROBE_TIMEOUT'),
+    },
+    maxIdle: {
+      doc: 'Close with reason idle when nothing has been received for this long, whatever the probes did. 0 turns it off.',
+      format: 'duration', default: d.maxIdle, env: env('MAX_IDLE'),
+    },
+    keepaliveAfter: {
+      doc: 'Send a keepalive (a space; a ping frame on WebSocket) when nothing has been sent for this long, so NATs and L4 balancers keep the flow. 0 turns it off.',
+      format: 'duration', default: d.keepaliveAfter, env: env('KEEPALIVE_AFTER'),
+    },
+    unauthenticatedTimeout: {
+      doc: 'Close with reason unauthenticated a stream that has not authenticated and bound within this long of being accepted: half-finished negotiations are a cheap denial of service.',
+      format: 'duration', default: d.unauthenticatedTimeout, env: env('UNAUTHENTICATED_TIMEOUT'),
+    },
+    writeStallTimeout: {
+      doc: 'Close with reason write-stall when bytes wait to be written and the peer has taken none of them for this long (a peer that does not read).',
+      format: 'duration', default: d.writeStallTimeout, env: env('WRITE_STALL_TIMEOUT'),
+    },
+    maxSendQueue: {
+      doc: 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer.',
+      format: 'bytes', default: d.maxSendQueue, env: env('MAX_SEND_QUEUE'),
+    },
+    closeTimeout: {
+      doc: 'After sending </stream:stream>, reset the socket (RST) if the peer has not closed within this long, so the kernel keeps no orphan socket retransmitting to a dead peer.',
+      format: 'duration', default: d.closeTimeout, env: env('CLOSE_TIMEOUT'),
+    },
+    tcpKeepAlive: {
+      doc: 'SO_KEEPALIVE initial delay; the kernel then probes on its own. 0 turns it off.',
+      format: 'duration', default: d.tcpKeepAlive, env: env('TCP_KEEPALIVE'),
+    },
+  };
+}
+
+const c2sDefaults: PolicyDefaults = {
+  probeAfter: '120s', probe: 'xmpp-ping', probeTimeout: '30s', maxIdle: '0', keepaliveAfter: '0',
+  unauthenticatedTimeout: '30s', writeStallTimeout: '30s', maxSendQueue: '1MiB', closeTimeout: '5s', tcpKeepAlive: '60s',
+};
+
+export const schema = {
+  domain: { doc: 'The XMPP domain this server serves (the part after @ in user JIDs).', format: String, default: 'localhost', env: 'VIGIL_DOMAIN' },
+  listeners: {
+    c2s: {
+      host: { doc: 'Address the client listener binds; 0.0.0.0 or :: for every address.', format: String, default: '::', env: 'VIGIL_LISTENERS_C2S_HOST' },
+      port: { doc: 'Client-to-server port (RFC 6120; STARTTLS on this port).', format: 'port-number', default: 5222, env: 'VIGIL_LISTENERS_C2S_PORT' },
+    },
+    http: {
+      host: { doc: 'Address of the HTTP listener for /metrics, /healthz and /readyz. Loopback by default: metrics are not for the world.', format: String, default: '127.0.0.1', env: 'VIGIL_LISTENERS_HTTP_HOST' },
+      port: { doc: 'HTTP port for /metrics, /healthz and /readyz.', format: 'port-number', default: 5280, env: 'VIGIL_LISTENERS_HTTP_PORT' },
+    },
+  },
+  tls: {
+    cert: { doc: 'PEM certificate (chain) for STARTTLS. Empty: a self-signed certificate for the domain is generated in the data directory on first start.', format: String, default: '', env: 'VIGIL_TLS_CERT' },
+    key: { doc: 'PEM private key matching tls.cert.', format: String, default: '', env: 'VIGIL_TLS_KEY' },
+  },
+  storage: {
+    driver: { doc: 'Where users and offline messages live: sqlite (embedded, one file) or postgres.', format: ['sqlite', 'postgres'], default: 'sqlite', env: 'VIGIL_STORAGE_DRIVER' },
+    path: { doc: 'SQLite database file; its directory is also the data directory (self-signed certificate).', format: String, default: 'data/vigil.sqlite', env: 'VIGIL_STORAGE_PATH' },
+    url: { doc: 'PostgreSQL connection URL, for driver postgres.', format: String, default: '', env: 'VIGIL_STORAGE_URL', sensitive: true },
+  },
+  c2s: {
+    maxStanzaSize: { doc: 'Largest stanza a client may send; a larger one ends the stream with <policy-violation/> before it is buffered whole.', format: 'bytes', default: '256KiB', env: 'VIGIL_C2S_MAX_STANZA_SIZE' },
+    allowPlainWithoutTls: { doc: 'Let clients authenticate without STARTTLS, PLAIN included. Off: STARTTLS is required before any SASL. Only for tests on loopback.', format: Boolean, default: false, env: 'VIGIL_C2S_ALLOW_PLAIN_WITHOUT_TLS' },
+    maxAuthAttempts: { doc: 'Failed SASL attempts allowed on one stream before it is closed with <policy-violation/>.', format: 'nat', default: 3, env: 'VIGIL_C2S_MAX_AUTH_ATTEMPTS' },
+    scramIterations: { doc: 'PBKDF2 iterations for newly stored SCRAM credentials (RFC 7677 asks for at least 4096).', format: 'nat', default: 4096, env: 'VIGIL_C2S_SCRAM_ITERATIONS' },
+    maxOfflineMessages: { doc: 'Offline messages kept per user; beyond this, messages to the offline user bounce with <service-unavailable/>.', format: 'nat', default: 1000, env: 'VIGIL_C2S_MAX_OFFLINE_MESSAGES' },
+  },
+  watchdog: {
+    interval: { doc: 'How often the watchdog looks at every session. A dead peer is closed at most this much later than its policy says.', format: 'duration', default: '1s', env: 'VIGIL_WATCHDOG_INTERVAL' },
+    c2s: policySchema('c2s', c2sDefaults),
+    s2sIn: policySchema('s2sIn', { ...c2sDefaults, probe: 'whitespace', probeAfter: '300s', probeTimeout: '60s', maxIdle: '1h', unauthenticatedTimeout: '60s' }),
+    s2sOut: policySchema('s2sOut', { ...c2sDefaults, probeAfter: '300s', probeTimeout: '60s', maxIdle: '1h', unauthenticatedTimeout: '60s' }),
+    websocket: policySchema('websocket', { ...c2sDefaults, keepaliveAfter: '50s' }),
+  },
+  limits: {
+    maxSessions: { doc: 'Sessions the server is sized for; `vigil doctor` checks the file-descriptor limit against it.', format: 'nat', default: 100000, env: 'VIGIL_LIMITS_MAX_SESSIONS' },
+  },
+  shutdown: {
+    timeout: { doc: 'On SIGTERM, how long to wait for streams to close and messages to be stored before exiting anyway.', format: 'duration', default: '10s', env: 'VIGIL_SHUTDOWN_TIMEOUT' },
+  },
+  log: {
+    level: { doc: 'Log level: fatal, error, warn, info, debug or trace. Logs are JSON lines on stdout.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'VIGIL_LOG_LEVEL' },
+  },
+};
+
+export function makeConfig(env: NodeJS.ProcessEnv = process.env) {
+  return convict(schema, { env, args: [] });
+}
+
+type Schema = ReturnType<typeof makeConfig>;
+export type ConfigProperties = ReturnType<Schema['getProperties']>;

@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric Vigil exports, defined in one place. One Metrics object per server, each with its own
+ * prom-client registry, so tests can run several servers in one process.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly sessions: Gauge<'kind' | 'state'>;
+  readonly connectionsAccepted: Counter<'kind'>;
+  readonly sessionsClosed: Counter<'kind' | 'reason'>;
+  readonly deadSessionLifetime: Histogram<'kind' | 'reason'>;
+  readonly probes: Counter<'kind' | 'probe'>;
+  readonly probeRtt: Histogram<'kind'>;
+  readonly tickSeconds: Histogram;
+  readonly ticks: Counter;
+  readonly messagesSalvaged: Counter<'kind'>;
+  readonly stanzas: Counter<'kind' | 'direction'>;
+  readonly bytes: Counter<'kind' | 'direction'>;
+  readonly sendQueueBytes: Gauge;
+  readonly authFailures: Counter<'mechanism'>;
+  readonly offlineStored: Counter;
+
+  constructor(collect: { sessions(): Iterable<[string, string, number]>; sendQueueBytes(): number; bytes(): Iterable<[string, 'in' | 'out', number]> }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.sessions = new Gauge({
+      name: 'vigil_sessions', help: 'Live sessions by connection kind and state (negotiating, active, closing).',
+      labelNames: ['kind', 'state'], registers,
+      collect() {
+        this.reset();
+        for (const [kind, state, n] of collect.sessions()) this.set({ kind, state }, n);
+      },
+    });
+    this.connectionsAccepted = new Counter({ name: 'vigil_connections_accepted_total', help: 'Connections accepted, by kind.', labelNames: ['kind'], registers });
+    this.sessionsClosed = new Counter({ name: 'vigil_sessions_closed_total', help: 'Sessions closed, each exactly once, by kind and reason.', labelNames: ['kind', 'reason'], registers });
+    this.deadSessionLifetime = new Histogram({
+      name: 'vigil_dead_session_lifetime_seconds',
+      help: 'For watchdog closes: seconds from the last byte received from the peer to the close.',
+      labelNames: ['kind', 'reason'], registers,
+      buckets: [1, 5, 10, 20, 30, 45, 60, 90, 120, 150, 180, 240, 300, 600, 1800, 3600],
+    });
+    this.probes = new Counter({ name: 'vigil_watchdog_probes_total', help: 'Liveness probes sent, by kind and probe type.', labelNames: ['kind', 'probe'], registers });
+    this.probeRtt = new Histogram({
+      name: 'vigil_watchdog_probe_rtt_seconds', help: 'Seconds from a probe to the first byte received after it.',
+      labelNames: ['kind'], registers, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    });
+    this.tickSeconds = new Histogram({
+      name: 'vigil_watchdog_tick_seconds', help: 'Time one watchdog pass over every session takes.', registers,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    });
+    this.ticks = new Counter({ name: 'vigil_watchdog_ticks_total', help: 'Watchdog passes.', registers });
+    this.messagesSalvaged = new Counter({ name: 'vigil_messages_salvaged_total', help: 'Unconfirmed messages moved to offline storage when their session closed.', labelNames: ['kind'], registers });
+    this.stanzas = new Counter({ name: 'vigil_stanzas_total', help: 'Stanzas by kind and direction (in: from the peer; out: to the peer).', labelNames: ['kind', 'direction'], registers });
+    this.bytes = new Counter({
+      name: 'vigil_bytes_total', help: 'Bytes by kind and direction, of sessions closed and open.', labelNames: ['kind', 'direction'], registers,
+      collect() {
+        this.reset();
+        for (const [kind, direction, n] of collect.bytes()) this.inc({ kind, direction }, n);
+      },
+    });
+    this.sendQueueBytes = new Gauge({
+      name: 'vigil_send_queue_bytes', help: 'Bytes waiting to be written to peers, all sessions together.', registers,
+      collect() {
+        this.set(collect.sendQueueBytes());
+      },
+    });
+    this.authFailures = new Counter({ name: 'vigil_auth_failures_total', help: 'Failed SASL authentications, by mechanism.', labelNames: ['mechanism'], registers });
+    this.offlineStored = new Counter({ name: 'vigil_offline_messages_stored_total', help: 'Messages stored for offline users (including salvaged ones).', registers });
+  }
+}

@@ -1,0 +1,166 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { OfflineMessage, RosterItem, Storage, UserRecord } from './storage.js';
+
+/** Each entry moves the schema one version forward; applied in order inside one transaction at open. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE users (
+     username TEXT PRIMARY KEY,
+     scram TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE offline_messages (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     username TEXT NOT NULL,
+     xml TEXT NOT NULL,
+     stamp INTEGER NOT NULL
+   );
+   CREATE INDEX offline_by_user ON offline_messages (username, id);`,
+  `CREATE TABLE roster_items (
+     username TEXT NOT NULL,
+     jid TEXT NOT NULL,
+     name TEXT NOT NULL DEFAULT '',
+     subscription TEXT NOT NULL DEFAULT 'none',
+     ask INTEGER NOT NULL DEFAULT 0,
+     pending_in TEXT,
+     approved INTEGER NOT NULL DEFAULT 0,
+     groups TEXT NOT NULL DEFAULT '[]',
+     PRIMARY KEY (username, jid)
+   );
+   CREATE TABLE roster_versions (username TEXT PRIMARY KEY, version INTEGER NOT NULL);`,
+];
+
+interface RosterRow {
+  jid: string;
+  name: string;
+  subscription: RosterItem['subscription'];
+  ask: number;
+  pending_in: string | null;
+  approved: number;
+  groups: string;
+}
+
+/** The embedded default: one SQLite file, WAL mode, schema migrated at open. */
+export class SqliteStorage implements Storage {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) throw new Error(`database schema version ${current} is newer than this Vigil knows (${MIGRATIONS.length})`);
+    this.db.transaction(() => {
+      for (let v = current; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]);
+      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+    })();
+  }
+
+  async getUser(username: string): Promise<UserRecord | undefined> {
+    const row = this.db.prepare('SELECT username, scram FROM users WHERE username = ?').get(username) as { username: string; scram: string } | undefined;
+    return row ? { username: row.username, scram: JSON.parse(row.scram) } : undefined;
+  }
+
+  async createUser(user: UserRecord): Promise<boolean> {
+    const info = this.db.prepare('INSERT OR IGNORE INTO users (username, scram, created_at) VALUES (?, ?, ?)').run(user.username, JSON.stringify(user.scram), Date.now());
+    return info.changes === 1;
+  }
+
+  async setCredentials(user: UserRecord): Promise<boolean> {
+    return this.db.prepare('UPDATE users SET scram = ? WHERE username = ?').run(JSON.stringify(user.scram), user.username).changes === 1;
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM offline_messages WHERE username = ?').run(username);
+      this.db.prepare('DELETE FROM roster_items WHERE username = ?').run(username);
+      this.db.prepare('DELETE FROM roster_versions WHERE username = ?').run(username);
+      return this.db.prepare('DELETE FROM users WHERE username = ?').run(username).changes === 1;
+    })();
+  }
+
+  async listUsers(): Promise<string[]> {
+    return (this.db.prepare('SELECT username FROM users ORDER BY username').all() as { username: string }[]).map((r) => r.username);
+  }
+
+  async storeOffline(username: string, xml: string, stamp: Date, limit: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number };
+      if (n >= limit) return false;
+      this.db.prepare('INSERT INTO offline_messages (username, xml, stamp) VALUES (?, ?, ?)').run(username, xml, stamp.getTime());
+      return true;
+    })();
+  }
+
+  async takeOffline(username: string): Promise<OfflineMessage[]> {
+    return this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT id, xml, stamp FROM offline_messages WHERE username = ? ORDER BY id').all(username) as { id: number; xml: string; stamp: number }[];
+      this.db.prepare('DELETE FROM offline_messages WHERE username = ?').run(username);
+      return rows.map((r) => ({ id: r.id, xml: r.xml, stamp: new Date(r.stamp) }));
+    })();
+  }
+
+  async countOffline(username: string): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number }).n;
+  }
+
+  async getRoster(username: string): Promise<{ version: number; items: RosterItem[] }> {
+    const rows = this.db.prepare('SELECT * FROM roster_items WHERE username = ? ORDER BY jid').all(username) as RosterRow[];
+    return { version: this.rosterVersion(username), items: rows.map(toItem) };
+  }
+
+  async getRosterItem(username: string, jid: string): Promise<RosterItem | undefined> {
+    const row = this.db.prepare('SELECT * FROM roster_items WHERE username = ? AND jid = ?').get(username, jid) as RosterRow | undefined;
+    return row ? toItem(row) : undefined;
+  }
+
+  async putRosterItem(username: string, item: RosterItem): Promise<number> {
+    return this.db.transaction(() => {
+      this.db
+        .prepare(`INSERT OR REPLACE INTO roster_items (username, jid, name, subscription, ask, pending_in, approved, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(username, item.jid, item.name, item.subscription, item.ask ? 1 : 0, item.pendingIn, item.approved ? 1 : 0, JSON.stringify(item.groups));
+      return this.bumpVersion(username);
+    })();
+  }
+
+  async deleteRosterItem(username: string, jid: string): Promise<number | undefined> {
+    return this.db.transaction(() => {
+      const changed = this.db.prepare('DELETE FROM roster_items WHERE username = ? AND jid = ?').run(username, jid).changes;
+      return changed ? this.bumpVersion(username) : undefined;
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  private rosterVersion(username: string): number {
+    const row = this.db.prepare('SELECT version FROM roster_versions WHERE username = ?').get(username) as { version: number } | undefined;
+    return row?.version ?? 0;
+  }
+
+  private bumpVersion(username: string): number {
+    const version = this.rosterVersion(username) + 1;
+    this.db.prepare('INSERT OR REPLACE INTO roster_versions (username, version) VALUES (?, ?)').run(username, version);
+    return version;
+  }
+}
+
+function toItem(row: RosterRow): RosterItem {
+  return {
+    jid: row.jid,
+    name: row.name,
+    subscription: row.subscription,
+    ask: row.ask === 1,
+    pendingIn: row.pending_in,
+    approved: row.approved === 1,
+    groups: JSON.parse(row.groups) as string[],
+  };
+}

@@ -1,0 +1,62 @@
+/** SCRAM credentials for one hash (RFC 5802 §3): what the server keeps instead of the password. */
+export interface ScramCredential {
+  salt: string; // base64
+  iterations: number;
+  storedKey: string; // base64
+  serverKey: string; // base64
+}
+
+export type ScramHash = 'sha1' | 'sha256';
+
+export interface UserRecord {
+  username: string;
+  scram: Record<ScramHash, ScramCredential>;
+}
+
+export interface OfflineMessage {
+  id: number;
+  xml: string;
+  stamp: Date;
+}
+
+export interface RosterItem {
+  jid: string;
+  name: string;
+  subscription: 'none' | 'to' | 'from' | 'both';
+  /** We asked the contact for a subscription and have no answer yet (pending out). */
+  ask: boolean;
+  /** The contact asked us and we have not answered (pending in); the request stanza is kept. */
+  pendingIn: string | null;
+  /** We approved the contact's subscription before it asked (RFC 6121 §3.4). */
+  approved: boolean;
+  groups: string[];
+}
+
+/**
+ * Where durable state lives. Asynchronous so a networked database fits behind the same interface as the
+ * embedded SQLite file.
+ */
+export interface Storage {
+  getUser(username: string): Promise<UserRecord | undefined>;
+  /** false when the user exists already. */
+  createUser(user: UserRecord): Promise<boolean>;
+  /** false when there is no such user. */
+  setCredentials(user: UserRecord): Promise<boolean>;
+  deleteUser(username: string): Promise<boolean>;
+  listUsers(): Promise<string[]>;
+
+  /** false when the user's offline store is full (limit). */
+  storeOffline(username: string, xml: string, stamp: Date, limit: number): Promise<boolean>;
+  /** Remove and return every stored message, oldest first. */
+  takeOffline(username: string): Promise<OfflineMessage[]>;
+  countOffline(username: string): Promise<number>;
+
+  getRoster(username: string): Promise<{ version: number; items: RosterItem[] }>;
+  getRosterItem(username: string, jid: string): Promise<RosterItem | undefined>;
+  /** Insert or replace one item; returns the new roster version. */
+  putRosterItem(username: string, item: RosterItem): Promise<number>;
+  /** Returns the new roster version, or undefined when there was no such item. */
+  deleteRosterItem(username: string, jid: string): Promise<number | undefined>;
+
+  close(): Promise<void>;
+}
