@@ -3,6 +3,7 @@ import type { Element } from 'ltx';
 import type { ConnectionKind, WatchdogPolicy } from '../config/types.js';
 import type { Connection } from '../transport/connection.js';
 import { streamError, type StreamErrorCondition } from '../xmpp/errors.js';
+import type { WatchState } from '../watchdog/decide.js';
 import type { CloseReason } from './close-reason.js';
 
 export type SessionState = 'negotiating' | 'active' | 'closing' | 'closed';
@@ -10,9 +11,15 @@ export type SessionState = 'negotiating' | 'active' | 'closing' | 'closed';
 /** What a session needs from the server around it; keeps Session free of imports from every layer. */
 export interface SessionHost {
   /** Called once, when the session has left the registry, with what it had not confirmed. */
-  sessionClosed(session: Session, reason: CloseReason, unconfirmed: Element[]): void;
+  sessionClosed(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void;
   /** Opening of a stream we never answered, so a stream error can still be sent (RFC 6120 §4.9.1.1). */
   streamHeader(session: Session): string;
+}
+
+/** A message written to the peer after the last byte it sent, and when it was written. */
+export interface Unconfirmed {
+  stanza: Element;
+  sentAt: number;
 }
 
 export interface CloseDetail {
@@ -38,7 +45,7 @@ const CONDITION_FOR: Partial<Record<CloseReason, StreamErrorCondition>> = {
  * the probe in flight, the identity once bound, and the messages written since the peer last proved alive.
  * close() is the only way out, whoever calls it, so every close is counted once with one reason.
  */
-export class Session {
+export class Session implements WatchState {
   readonly id = randomBytes(9).toString('base64url');
   readonly acceptedAt = Date.now();
   state: SessionState = 'negotiating';
@@ -54,8 +61,6 @@ export class Session {
   /** Probe in flight: when it was sent (0: none) and, for XEP-0199, its iq id. */
   probeSentAt = 0;
   probeId = '';
-  /** lastReceivedAt of the connection when the probe was sent: any later byte ends the probe. */
-  probeReceivedMark = 0;
 
   /** Presence (RFC 6121 §4): available after initial presence, with the last broadcast presence. */
   available = false;
@@ -66,7 +71,7 @@ export class Session {
   directedTo: Set<string> | undefined;
 
   /** Messages written since the last byte received; lost with the peer unless saved on close. */
-  private unconfirmed: Element[] = [];
+  private unconfirmed: Unconfirmed[] = [];
   /** conn.bytesIn when the first of them was written. */
   private unconfirmedMark = -1;
 
@@ -79,6 +84,23 @@ export class Session {
 
   get isBound(): boolean {
     return this.state === 'active' && this.fullJid !== undefined;
+  }
+
+  // WatchState, read by the watchdog on every tick.
+  get bound(): boolean {
+    return this.fullJid !== undefined;
+  }
+  get lastReceivedAt(): number {
+    return this.conn.lastReceivedAt;
+  }
+  get lastSentAt(): number {
+    return this.conn.lastSentAt;
+  }
+  get pendingBytes(): number {
+    return this.conn.pendingBytes;
+  }
+  get lastWriteProgressAt(): number {
+    return this.conn.lastWriteProgressAt;
   }
 
   send(stanza: Element): void {
@@ -123,10 +145,10 @@ export class Session {
       this.unconfirmed.length = 0;
       this.unconfirmedMark = this.conn.bytesIn;
     }
-    this.unconfirmed.push(stanza);
+    this.unconfirmed.push({ stanza, sentAt: Date.now() });
   }
 
-  private takeUnconfirmed(): Element[] {
+  private takeUnconfirmed(): Unconfirmed[] {
     if (this.unconfirmed.length === 0 || this.unconfirmedMark !== this.conn.bytesIn) return [];
     const list = this.unconfirmed;
     this.unconfirmed = [];

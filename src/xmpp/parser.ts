@@ -4,6 +4,15 @@ import { Element } from 'ltx';
 /** RFC 6120 §4.9.3 conditions the parser itself can detect. */
 export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'unsupported-encoding';
 
+/** saxes 6 fields read for exact positions; the version is pinned in package.json for this reason. */
+interface SaxesInternals {
+  chunk: string;
+  i: number;
+  chunkPosition: number;
+  carriedFromPrevious: string | undefined;
+  text: string;
+}
+
 export interface StreamHeader {
   /** Qualified name as written, e.g. "stream:stream". */
   name: string;
@@ -42,8 +51,6 @@ export class StreamParser {
   private failed = false;
   private ended = false;
   private restartRequested = false;
-  private chunk = '';
-  private chunkOffset = 0;
   private readonly maxDepth: number;
 
   constructor(private readonly handler: StreamHandler, private readonly options: StreamParserOptions) {
@@ -69,21 +76,35 @@ export class StreamParser {
 
   /** Begin a new stream document (after STARTTLS or SASL success); input after the current stanza goes to it. */
   restart(): void {
-    this.restartRequested = true;
+    if (this.writing) this.restartRequested = true;
+    else this.init();
   }
 
   /** Characters the current stanza has taken so far (0 between stanzas). */
   get pendingStanzaSize(): number {
-    return this.depth >= 2 ? this.sax.position - this.stanzaStart : 0;
+    return this.depth >= 2 ? this.position() - this.stanzaStart : 0;
+  }
+
+  /**
+   * Characters consumed so far. saxes' own `position` double-counts the last chunk between writes (it adds
+   * the chunk length before resetting its index), so read the two fields it is made of.
+   */
+  private position(): number {
+    const sax = this.sax as unknown as SaxesInternals;
+    return sax.chunkPosition + (this.writing ? sax.i : 0);
   }
 
   private feed(text: string): void {
     while (text.length > 0 && !this.failed && !this.ended) {
-      this.chunk = text;
-      this.chunkOffset = this.sax.position;
-      this.sax.write(text);
+      this.writing = true;
+      try {
+        this.sax.write(text);
+      } finally {
+        this.writing = false;
+      }
       if (this.restartRequested) {
-        const rest = this.chunk.slice(this.restartPoint - this.chunkOffset);
+        const sax = this.sax as unknown as SaxesInternals;
+        const rest = sax.chunk.slice(this.restartPoint) + (sax.carriedFromPrevious ?? '');
         this.init();
         text = rest;
         continue;
@@ -94,6 +115,7 @@ export class StreamParser {
   }
 
   private restartPoint = 0;
+  private writing = false;
 
   private init(): void {
     this.restartRequested = false;
@@ -134,7 +156,7 @@ export class StreamParser {
     const attrs: Record<string, string> = {};
     for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
     if (this.depth === 1) {
-      this.stanzaStart = this.sax.position;
+      this.stanzaStart = this.position();
       // Declare the namespace on the stanza itself, so it can be routed to any other stream unchanged.
       if (tag.prefix) {
         if (attrs[`xmlns:${tag.prefix}`] === undefined) attrs[`xmlns:${tag.prefix}`] = tag.uri;
@@ -160,11 +182,11 @@ export class StreamParser {
     const el = this.stack.pop();
     this.depth--;
     if (this.depth === 1 && el) {
-      if (this.sax.position - this.stanzaStart > this.options.maxStanzaSize) {
+      if (this.position() - this.stanzaStart > this.options.maxStanzaSize) {
         this.fail('policy-violation', `stanza larger than ${this.options.maxStanzaSize} bytes`);
         return;
       }
-      this.restartPoint = this.sax.position;
+      this.restartPoint = (this.sax as unknown as SaxesInternals).i;
       this.handler.onStanza(el);
     }
   }
@@ -178,7 +200,7 @@ export class StreamParser {
     if (this.failed) return;
     if (this.pendingStanzaSize > this.options.maxStanzaSize) {
       this.fail('policy-violation', `stanza larger than ${this.options.maxStanzaSize} bytes`);
-    } else if (this.depth === 1 && (this.sax as unknown as { text: string }).text.length > this.options.maxStanzaSize) {
+    } else if (this.depth === 1 && (this.sax as unknown as SaxesInternals).text.length > this.options.maxStanzaSize) {
       // saxes holds text between stanzas until the next tag: a whitespace flood must not grow it without end.
       this.fail('policy-violation', `more than ${this.options.maxStanzaSize} characters of text between stanzas`);
     }

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { Element } from 'ltx';
+import type { Context } from '../context.js';
+import { Session, type SessionHost } from '../sessions/session.js';
+import { Connection, type ConnectionEvents } from '../transport/connection.js';
+import { iqResult, stanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
+import { tryParseJid } from '../xmpp/jid.js';
+import { NS } from '../xmpp/ns.js';
+import type { ParseErrorCondition, StreamHeader } from '../xmpp/parser.js';
+import { limitsElement, postAuthFeatures, preAuthFeatures, type Mechanism } from './features.js';
+import type { SaslFailure, SaslMechanism } from './sasl/mechanism.js';
+import { PlainMechanism } from './sasl/plain.js';
+import { ScramMechanism } from './sasl/scram.js';
+
+type Stage = 'pre-tls' | 'pre-auth' | 'authenticating' | 'bind' | 'active';
+
+export interface C2SHost extends SessionHost {
+  readonly ctx: Context;
+  readonly tls: import('node:tls').SecureContext | undefined;
+  /** A session finished binding: it is in the registry under its JID and may route. */
+  bound(session: Session): void;
+}
+
+/**
+ * One client stream, RFC 6120 order: header, STARTTLS, SASL, restart, bind, then stanzas to the router.
+ * Every step that fails ends in the stream or SASL error the RFC names for it.
+ */
+export class C2SStream implements ConnectionEvents {
+  readonly session: Session;
+  private readonly conn: Connection;
+  private stage: Stage;
+  private sasl: { mechanism: SaslMechanism; name: Mechanism } | undefined;
+  private authFailures = 0;
+  private streamId = '';
+
+  constructor(socket: Socket, private readonly host: C2SHost) {
+    const { config } = host.ctx;
+    const policy = config.watchdog.c2s;
+    this.conn = new Connection(socket, this, { maxStanzaSize: config.c2s.maxStanzaSize, closeTimeout: policy.closeTimeout, tcpKeepAlive: policy.tcpKeepAlive });
+    this.session = new Session('c2s', this.conn, policy, host);
+    this.stage = host.tls ? 'pre-tls' : 'pre-auth';
+  }
+
+  private get ctx(): Context {
+    return this.host.ctx;
+  }
+
+  // Stream callbacks
+
+  onStreamStart(header: StreamHeader): void {
+    const { domain } = this.ctx.config;
+    this.openStream();
+    if (header.local !== 'stream' || header.uri !== NS.STREAM) return this.fail('invalid-namespace', 'the stream element must be <stream:stream> in http://etherx.jabber.org/streams');
+    if (header.attrs.xmlns !== NS.CLIENT) return this.fail('invalid-namespace', 'the default namespace of a client stream is jabber:client');
+    const to = header.attrs.to;
+    if (to !== undefined && to.toLowerCase() !== domain) return this.fail('host-unknown', `this server serves ${domain}`);
+    const version = header.attrs.version;
+    if (version === undefined || !/^1\.\d+$/.test(version)) return this.fail('unsupported-version', 'XMPP 1.0 streams only');
+    this.conn.send(this.features());
+  }
+
+  onStanza(el: Element): void {
+    this.ctx.metrics.stanzas.inc({ kind: 'c2s', direction: 'in' });
+    switch (this.stage) {
+      case 'pre-tls':
+      case 'pre-auth':
+        return this.preAuth(el);
+      case 'authenticating':
+        return void this.saslContinue(el);
+      case 'bind':
+        return this.bind(el);
+      case 'active':
+        return this.active(el);
+    }
+  }
+
+  onStreamEnd(): void {
+    this.session.close('peer-closed');
+  }
+
+  onError(condition: ParseErrorCondition, text: string): void {
+    this.session.close(condition === 'policy-violation' ? 'policy-violation' : 'error', { condition, text });
+  }
+
+  onSocketClosed(): void {
+    this.session.socketClosed();
+  }
+
+  // Negotiation
+
+  private openStream(): void {
+    this.streamId = randomBytes(12).toString('base64url');
+    this.conn.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${NS.STREAM}' id='${this.streamId}' from='${this.ctx.config.domain}' version='1.0' xml:lang='en'>`);
+    this.session.headerSent = true;
+  }
+
+  private features(): Element {
+    const { config } = this.ctx;
+    const limits = limitsElement(config.c2s.maxStanzaSize, this.session.policy);
+    if (this.session.authenticated) return postAuthFeatures(limits);
+    const encrypted = this.conn.encrypted;
+    return preAuthFeatures({
+      tlsOffered: !encrypted && this.host.tls !== undefined,
+      tlsRequired: !config.c2s.allowPlainWithoutTls,
+      mechanisms: this.mechanisms(),
+      limits,
+    });
+  }
+
+  private mechanisms(): Mechanism[] {
+    if (this.conn.encrypted || this.ctx.config.c2s.allowPlainWithoutTls) return ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'];
+    return [];
+  }
+
+  private preAuth(el: Element): void {
+    if (el.name === 'starttls' && el.attrs.xmlns === NS.TLS) return this.startTls();
+    if (el.name === 'auth' && el.attrs.xmlns === NS.SASL) return void this.saslStart(el);
+    this.fail('not-authorized', 'authenticate first');
+  }
+
+  private startTls(): void {
+    if (!this.host.tls || this.conn.encrypted) {
+      this.conn.send(new Element('failure', { xmlns: NS.TLS }));
+      this.session.close('error', { condition: 'undefined-condition', text: 'STARTTLS is not available' });
+      return;
+    }
+    this.conn.send(new Element('proceed', { xmlns: NS.TLS }));
+    this.conn.startTls(this.host.tls);
+    this.stage = 'pre-auth';
+    this.session.headerSent = false;
+  }
+
+  private async saslStart(el: Element): Promise<void> {
+    const name = el.attrs.mechanism as Mechanism;
+    if (!this.conn.encrypted && !this.ctx.config.c2s.allowPlainWithoutTls) return this.saslFailure('encryption-required', 'use STARTTLS first');
+    if (!this.mechanisms().includes(name)) return this.saslFailure('invalid-mechanism');
+    const lookup = (username: string) => this.ctx.storage.getUser(username);
+    const domain = this.ctx.config.domain;
+    const mechanism = name === 'PLAIN' ? new PlainMechanism(lookup, domain) : new ScramMechanism(name === 'SCRAM-SHA-256' ? 'sha256' : 'sha1', lookup, domain);
+    this.sasl = { mechanism, name };
+    this.stage = 'authenticating';
+    await this.saslStep(el.getText());
+  }
+
+  private async saslContinue(el: Element): Promise<void> {
+    if (el.attrs.xmlns !== NS.SASL) return this.fail('not-authorized', 'finish authentication first');
+    if (el.name === 'abort') return this.saslFailure('aborted');
+    if (el.name !== 'response') return this.fail('not-authorized', 'finish authentication first');
+    await this.saslStep(el.getText());
+  }
+
+  private async saslStep(text: string): Promise<void> {
+    const sasl = this.sasl!;
+    const trimmed = text.trim();
+    if (trimmed !== '=' && trimmed !== '' && !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) return this.saslFailure('incorrect-encoding');
+    const data = trimmed === '=' ? Buffer.alloc(0) : Buffer.from(trimmed, 'base64');
+    const step = await sasl.mechanism.step(data);
+    if (this.session.state !== 'negotiating') return;
+    if (step.kind === 'challenge') {
+      this.conn.send(new Element('challenge', { xmlns: NS.SASL }).t(step.data.toString('base64')));
+      return;
+    }
+    if (step.kind === 'failure') {
+      this.ctx.metrics.authFailures.inc({ mechanism: sasl.name });
+      this.ctx.log.info({ event: 'c2s.auth-failed', session: this.session.id, ip: this.conn.remoteAddress, mechanism: sasl.name, condition: step.condition }, 'authentication failed');
+      return this.saslFailure(step.condition, step.text);
+    }
+    const success = new Element('success', { xmlns: NS.SASL });
+    if (step.data) success.t(step.data.toString('base64'));
+    this.session.authenticated = true;
+    this.session.username = step.username;
+    this.session.bareJid = `${step.username}@${this.ctx.config.domain}`;
+    this.sasl = undefined;
+    this.stage = 'bind';
+    this.session.headerSent = false;
+    this.conn.send(success);
+    this.conn.restartStream();
+    this.ctx.log.info({ event: 'c2s.authenticated', session: this.session.id, jid: this.session.bareJid, mechanism: sasl.name, ip: this.conn.remoteAddress }, 'authenticated');
+  }
+
+  private saslFailure(condition: SaslFailure, text?: string): void {
+    this.sasl = undefined;
+    this.stage = this.conn.encrypted || !this.host.tls ? 'pre-auth' : 'pre-tls';
+    const failure = new Element('failure', { xmlns: NS.SASL });
+    failure.c(condition);
+    if (text) failure.c('text', { 'xml:lang': 'en' }).t(text);
+    this.conn.send(failure);
+    if (condition === 'aborted' || condition === 'encryption-required' || condition === 'invalid-mechanism') return;
+    if (++this.authFailures >= this.ctx.config.c2s.maxAuthAttempts) {
+      this.session.close('policy-violation', { text: `${this.authFailures} failed authentication attempts` });
+    }
+  }
+
+  private bind(el: Element): void {
+    const bindEl = el.name === 'iq' && el.attrs.type === 'set' ? el.getChild('bind', NS.BIND) : undefined;
+    if (!bindEl) {
+      if (el.name === 'iq' && el.attrs.type !== 'result' && el.attrs.type !== 'error') {
+        this.conn.send(stanzaError(el, 'not-authorized', 'bind a resource first'));
+        return;
+      }
+      return this.fail('not-authorized', 'bind a resource first');
+    }
+    const requested = bindEl.getChildText('resource')?.trim();
+    const resource = requested || randomBytes(6).toString('base64url');
+    const full = tryParseJid(`${this.session.bareJid}/${resource}`);
+    if (!full || full.resource !== resource || Buffer.byteLength(resource) > 1023 || hasControlCharacter(resource)) {
+      this.conn.send(stanzaError(el, 'bad-request', 'that resource is not allowed'));
+      return;
+    }
+    const fullJid = `${this.session.bareJid}/${resource}`;
+    const holder = this.ctx.registry.getByFullJid(fullJid);
+    if (holder && holder !== this.session) holder.close('conflict', { text: 'replaced by a new connection with the same resource' });
+    this.session.resource = resource;
+    this.session.fullJid = fullJid;
+    this.session.state = 'active';
+    this.stage = 'active';
+    this.ctx.registry.bind(this.session, fullJid, this.session.bareJid!);
+    const result = iqResult(el, new Element('bind', { xmlns: NS.BIND }));
+    result.getChild('bind')!.c('jid').t(fullJid);
+    this.conn.send(result);
+    this.host.bound(this.session);
+  }
+
+  private active(el: Element): void {
+    if (el.attrs.xmlns !== NS.CLIENT || (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq')) {
+      return this.fail('unsupported-stanza-type', `<${el.name}/> in ${el.attrs.xmlns ?? 'no namespace'} is not a client stanza`);
+    }
+    const from = el.attrs.from as string | undefined;
+    if (from !== undefined && from !== this.session.fullJid && from !== this.session.bareJid) {
+      const parsed = tryParseJid(from);
+      const normalized = parsed ? `${parsed.local}@${parsed.domain}${parsed.resource ? `/${parsed.resource}` : ''}` : '';
+      if (normalized !== this.session.fullJid && normalized !== this.session.bareJid) return this.fail('invalid-from', 'from does not match the bound JID');
+    }
+    el.attrs.from = this.session.fullJid;
+    if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.SESSION) && (el.attrs.to === undefined || el.attrs.to === this.ctx.config.domain)) {
+      // RFC 3921 session establishment: a no-op kept for old clients.
+      this.session.send(iqResult(el));
+      return;
+    }
+    this.ctx.router.route(el, this.session);
+  }
+
+  private fail(condition: StreamErrorCondition, text: string): void {
+    const reason = condition === 'not-authorized' ? 'not-authorized' : condition === 'policy-violation' ? 'policy-violation' : 'error';
+    this.session.close(reason, { condition, text });
+  }
+}
+
+/** RFC 7622 resourceparts exclude control characters (OpaqueString profile). */
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}

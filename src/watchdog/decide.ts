@@ -1,0 +1,42 @@
+import type { WatchdogPolicy } from '../config/types.js';
+
+/** What the watchdog reads of a session; all times in ms on one clock. */
+export interface WatchState {
+  /** Authenticated and bound: probes only make sense then, and the unauthenticated limit stops applying. */
+  readonly bound: boolean;
+  readonly acceptedAt: number;
+  /** Last byte received from the peer: the only proof of life. */
+  readonly lastReceivedAt: number;
+  readonly lastSentAt: number;
+  readonly pendingBytes: number;
+  readonly lastWriteProgressAt: number;
+  /** When the outstanding probe was sent; 0 when none is. */
+  readonly probeSentAt: number;
+}
+
+export type CloseAction = 'send-queue-overflow' | 'write-stall' | 'unauthenticated' | 'probe-timeout' | 'idle';
+export type Action = 'none' | 'probe' | 'keepalive' | CloseAction;
+
+/**
+ * The watchdog's whole judgement, pure so it can be tested on a fake clock. Returns constant strings: the
+ * tick calls it for every session every interval and must not allocate.
+ *
+ * Close reasons are checked in a fixed order, the first that applies wins. A probe counts as answered by any
+ * byte received after it was sent. A whitespace probe asks for no answer, so it never times out on its own:
+ * it only makes TCP notice a dead peer, and maxIdle bounds the rest.
+ */
+export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
+  if (s.pendingBytes > p.maxSendQueue) return 'send-queue-overflow';
+  if (s.pendingBytes > 0 && p.writeStallTimeout > 0 && now - s.lastWriteProgressAt >= p.writeStallTimeout) return 'write-stall';
+  if (!s.bound) {
+    if (p.unauthenticatedTimeout > 0 && now - s.acceptedAt >= p.unauthenticatedTimeout) return 'unauthenticated';
+    return 'none';
+  }
+  const silent = now - s.lastReceivedAt;
+  const probing = s.probeSentAt > 0 && s.lastReceivedAt <= s.probeSentAt;
+  if (probing && p.probe === 'xmpp-ping' && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
+  if (p.maxIdle > 0 && silent >= p.maxIdle) return 'idle';
+  if (!probing && p.probe !== 'none' && silent >= p.probeAfter) return 'probe';
+  if (p.keepaliveAfter > 0 && now - s.lastSentAt >= p.keepaliveAfter) return 'keepalive';
+  return 'none';
+}
