@@ -1,0 +1,222 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Element } from 'ltx';
+import { StreamParser, type StreamHeader } from '../../src/xmpp/parser';
+
+const STREAM_NS = 'http://etherx.jabber.org/streams';
+export const header = (to = 'localhost') => `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${STREAM_NS}' to='${to}' version='1.0'>`;
+
+/**
+ * A hand-driven XMPP client for tests: sends exactly the text it is given and parses what the server sends
+ * with the same strict parser the server uses, so tests can wait for elements and assert on them.
+ */
+export class TestClient {
+  readonly elements: Element[] = [];
+  headers: StreamHeader[] = [];
+  streamEnded = false;
+  parseError: string | undefined;
+  socketClosed = false;
+  jid = '';
+  private socket: Socket | TLSSocket;
+  private readonly parser: StreamParser;
+  private waiters: (() => void)[] = [];
+  private idCounter = 0;
+  readonly closed: Promise<void>;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    this.parser = new StreamParser(
+      {
+        onStreamStart: (h) => {
+          this.headers.push(h);
+          this.wake();
+        },
+        onStanza: (el) => {
+          this.elements.push(el);
+          this.wake();
+        },
+        onStreamEnd: () => {
+          this.streamEnded = true;
+          this.wake();
+        },
+        onError: (c, t) => {
+          this.parseError = `${c}: ${t}`;
+          this.wake();
+        },
+      },
+      { maxStanzaSize: 10 * 1024 * 1024 },
+    );
+    this.closed = new Promise((resolve) => {
+      socket.on('close', () => {
+        this.socketClosed = true;
+        this.wake();
+        resolve();
+      });
+    });
+    this.attach(socket);
+  }
+
+  static connect(port: number, host = '127.0.0.1'): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port, host }, () => resolve(new TestClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Connect, authenticate with PLAIN (no TLS: the test server allows it), bind, and send initial presence. */
+  static async login(port: number, user: string, password = 'secret', resource?: string, opts: { presence?: boolean } = {}): Promise<TestClient> {
+    const c = await TestClient.connect(port);
+    await c.open();
+    await c.authPlain(user, password);
+    await c.bind(resource);
+    if (opts.presence !== false) c.send('<presence/>');
+    return c;
+  }
+
+  private attach(socket: Socket | TLSSocket): void {
+    socket.on('data', (d: Buffer) => this.parser.write(d));
+    socket.on('error', () => undefined);
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  nextId(): string {
+    return `t${++this.idCounter}`;
+  }
+
+  /** Send a stream header and wait for the server's header and features. */
+  async open(to = 'localhost'): Promise<Element> {
+    this.parser.restart();
+    const n = this.headers.length;
+    this.send(header(to));
+    await this.until(() => this.headers.length > n);
+    return this.waitFor((el) => el.name === 'stream:features');
+  }
+
+  async startTls(): Promise<void> {
+    this.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    await this.waitFor((el) => el.name === 'proceed');
+    const raw = this.socket as Socket;
+    raw.removeAllListeners('data');
+    this.socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' }, () => resolve(s));
+      s.once('error', reject);
+    });
+    this.attach(this.socket);
+  }
+
+  async authPlain(user: string, password: string): Promise<Element> {
+    const data = Buffer.from(`\0${user}\0${password}`).toString('base64');
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${data}</auth>`);
+    const answer = await this.waitFor((el) => el.name === 'success' || el.name === 'failure');
+    if (answer.name === 'success') await this.open();
+    return answer;
+  }
+
+  /** SCRAM-SHA-1 or SCRAM-SHA-256 done by hand (RFC 5802), verifying the server's signature too. */
+  async authScram(user: string, password: string, hash: 'sha1' | 'sha256'): Promise<Element> {
+    const mech = hash === 'sha1' ? 'SCRAM-SHA-1' : 'SCRAM-SHA-256';
+    const cnonce = randomBytes(12).toString('base64');
+    const bare = `n=${user},r=${cnonce}`;
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mech}'>${Buffer.from(`n,,${bare}`).toString('base64')}</auth>`);
+    const challenge = await this.waitFor((el) => el.name === 'challenge' || el.name === 'failure');
+    if (challenge.name === 'failure') return challenge;
+    const serverFirst = Buffer.from(challenge.getText(), 'base64').toString();
+    const attrs = Object.fromEntries(serverFirst.split(',').map((p) => [p[0], p.slice(2)]));
+    const salted = pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), hash === 'sha1' ? 20 : 32, hash);
+    const clientKey = createHmac(hash, salted).update('Client Key').digest();
+    const storedKey = createHash(hash).update(clientKey).digest();
+    const finalNoProof = `c=biws,r=${attrs.r}`;
+    const authMessage = `${bare},${serverFirst},${finalNoProof}`;
+    const sig = createHmac(hash, storedKey).update(authMessage).digest();
+    const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));
+    this.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`${finalNoProof},p=${proof.toString('base64')}`).toString('base64')}</response>`);
+    const answer = await this.waitFor((el) => el.name === 'success' || el.name === 'failure');
+    if (answer.name === 'success') {
+      const serverKey = createHmac(hash, salted).update('Server Key').digest();
+      const expected = `v=${createHmac(hash, serverKey).update(authMessage).digest('base64')}`;
+      if (Buffer.from(answer.getText(), 'base64').toString() !== expected) throw new Error('server signature mismatch');
+      await this.open();
+    }
+    return answer;
+  }
+
+  async bind(resource?: string): Promise<Element> {
+    const id = this.nextId();
+    const res = resource ? `<resource>${resource}</resource>` : '';
+    this.send(`<iq type='set' id='${id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>${res}</bind></iq>`);
+    const reply = await this.waitFor((el) => el.name === 'iq' && el.attrs.id === id);
+    this.jid = reply.getChild('bind')?.getChildText('jid') ?? '';
+    return reply;
+  }
+
+  /** Send an iq (the id is filled in) and wait for its reply. */
+  async iq(body: string, attrs = ''): Promise<Element> {
+    const id = this.nextId();
+    this.send(`<iq id='${id}' ${attrs}>${body}</iq>`);
+    return this.waitFor((el) => el.name === 'iq' && el.attrs.id === id && (el.attrs.type === 'result' || el.attrs.type === 'error'));
+  }
+
+  /** The first element received (or yet to come) that matches, removed from the queue. */
+  async waitFor(match: (el: Element) => boolean, timeout = 5000): Promise<Element> {
+    let found: Element | undefined;
+    await this.until(() => {
+      const i = this.elements.findIndex(match);
+      if (i >= 0) [found] = this.elements.splice(i, 1);
+      return found !== undefined;
+    }, timeout);
+    return found!;
+  }
+
+  /** The stream error the server sent, once it has sent one. */
+  async streamError(timeout = 5000): Promise<{ condition: string; text: string }> {
+    const el = await this.waitFor((e) => e.name === 'stream:error', timeout);
+    const cond = el.children.find((c): c is Element => typeof c !== 'string' && c.name !== 'text');
+    return { condition: cond?.name ?? '', text: el.getChildText('text') ?? '' };
+  }
+
+  async until(predicate: () => boolean, timeout = 5000): Promise<void> {
+    if (predicate()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(new Error(`timed out; received: ${this.elements.map((e) => e.toString()).join(' ').slice(0, 2000)}${this.parseError ? ` parse error ${this.parseError}` : ''}`));
+      }, timeout);
+      const check = () => {
+        if (predicate()) {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((w) => w !== check);
+          resolve();
+        }
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Close politely and wait for the socket to go. */
+  async close(): Promise<void> {
+    if (!this.socketClosed) {
+      this.send('</stream:stream>');
+      this.socket.end();
+      await this.closed;
+    }
+  }
+
+  /** Vanish without a word (RST). */
+  destroy(): void {
+    (this.socket as Socket).resetAndDestroy?.();
+    this.socket.destroy();
+  }
+
+  /** Stop reading from the socket: the kernel buffers fill and the server's writes stall. */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+}
