@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
 import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
@@ -22,7 +23,7 @@ export class Router {
   private readonly serverIq = new Map<string, IqHandler>();
   private readonly accountIq = new Map<string, IqHandler>();
   private readonly resultHooks: ((iq: Element, from: Session) => boolean)[] = [];
-  readonly discoFeatures = new Set<string>([NS.DISCO_INFO, NS.DISCO_ITEMS]);
+  readonly discoFeatures = new Set<string>([NS.DISCO_INFO, NS.DISCO_ITEMS, NS.STANZA_ID]);
   presenceHandler: PresenceHandler = () => undefined;
   offlineHandler: OfflineHandler = async () => false;
 
@@ -91,6 +92,7 @@ export class Router {
 
   private routeMessage(message: Element, from: Session, to: string): void {
     const slash = to.indexOf('/');
+    if (this.isLocal(to) && message.attrs.type !== 'error') stampStanzaId(message, slash >= 0 ? to.slice(0, slash) : to);
     if (slash >= 0) {
       const session = this.ctx.registry.getByFullJid(to);
       if (session?.isBound) {
@@ -205,6 +207,16 @@ export class Router {
     const domain = jid.slice(at + 1, slash < 0 ? undefined : slash);
     return domain === this.domain;
   }
+}
+
+/**
+ * XEP-0359: the recipient's server names each message it accepts, so a client that gets it twice (live, then
+ * again from offline storage after its session was reaped) can tell. A stanza-id claiming to be ours that
+ * the sender put there is removed first.
+ */
+function stampStanzaId(message: Element, by: string): void {
+  message.children = message.children.filter((c) => typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS.STANZA_ID && c.attrs.by === by));
+  message.c('stanza-id', { xmlns: NS.STANZA_ID, id: randomBytes(12).toString('base64url'), by });
 }
 
 export function payloadOf(stanza: Element): Element | undefined {
