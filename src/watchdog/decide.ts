@@ -22,7 +22,7 @@ export type Action = 'none' | 'probe' | 'keepalive' | CloseAction;
  * tick calls it for every session every interval and must not allocate.
  *
  * Close reasons are checked in a fixed order, the first that applies wins. A probe counts as answered by any
- * byte received after it was sent. A whitespace probe asks for no answer, so it never times out on its own:
+ * byte received after it was sent (in the same millisecond counts: a loopback peer answers that fast). A whitespace probe asks for no answer, so it never times out on its own:
  * it only makes TCP notice a dead peer, and maxIdle bounds the rest.
  */
 export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
@@ -33,7 +33,7 @@ export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
     return 'none';
   }
   const silent = now - s.lastReceivedAt;
-  const probing = s.probeSentAt > 0 && s.lastReceivedAt <= s.probeSentAt;
+  const probing = s.probeSentAt > 0 && s.lastReceivedAt < s.probeSentAt;
   if (probing && p.probe === 'xmpp-ping' && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
   if (p.maxIdle > 0 && silent >= p.maxIdle) return 'idle';
   if (!probing && p.probe !== 'none' && silent >= p.probeAfter) return 'probe';

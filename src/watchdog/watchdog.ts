@@ -28,7 +28,7 @@ export class Watchdog {
     const started = process.hrtime.bigint();
     for (const session of this.ctx.registry.all()) {
       if (session.state !== 'negotiating' && session.state !== 'active') continue;
-      if (session.probeSentAt > 0 && session.lastReceivedAt > session.probeSentAt) this.probeAnswered(session);
+      if (session.probeSentAt > 0 && session.lastReceivedAt >= session.probeSentAt) this.probeAnswered(session);
       const action = decide(now, session, session.policy);
       if (action === 'none') continue;
       if (action === 'probe') {
