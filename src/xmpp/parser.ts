@@ -10,7 +10,6 @@ interface SaxesInternals {
   i: number;
   chunkPosition: number;
   carriedFromPrevious: string | undefined;
-  text: string;
 }
 
 export interface StreamHeader {
@@ -47,6 +46,12 @@ export class StreamParser {
   private sax!: SaxesParser<{ xmlns: true; position: true }>;
   private depth = 0;
   private stack: Element[] = [];
+  /** The default namespace each open stanza element has when its stanza is read on its own. */
+  private defaultNs: string[] = [];
+  /**
+   * Where the pending top-level item begins: inside a stanza, its "<"; between stanzas, the end of the last
+   * one (or of the stream header), moved to the next "<" once the text before it is seen.
+   */
   private stanzaStart = 0;
   private failed = false;
   private ended = false;
@@ -121,18 +126,26 @@ export class StreamParser {
     this.restartRequested = false;
     this.depth = 0;
     this.stack = [];
+    this.defaultNs = [];
+    this.stanzaStart = 0;
     this.ended = false;
     const sax = new SaxesParser({ xmlns: true, position: true });
     this.sax = sax;
+    // Once this document is over (error, stream end, restart), what saxes still reports about the rest of the
+    // chunk is not ours: after a restart that rest is parsed again as the new document.
     sax.on('xmldecl', (decl) => {
+      if (this.ignoring()) return;
       if (decl.encoding !== undefined && decl.encoding.toUpperCase() !== 'UTF-8') this.fail('unsupported-encoding', 'only UTF-8 is supported');
     });
-    sax.on('doctype', () => this.fail('restricted-xml', 'document type declarations are not allowed'));
-    sax.on('comment', () => this.fail('restricted-xml', 'comments are not allowed'));
-    sax.on('processinginstruction', () => this.fail('restricted-xml', 'processing instructions are not allowed'));
+    sax.on('doctype', () => this.restricted('document type declarations are not allowed'));
+    sax.on('comment', () => this.restricted('comments are not allowed'));
+    sax.on('processinginstruction', () => this.restricted('processing instructions are not allowed'));
     sax.on('error', (err) => {
-      const restricted = /undefined entity|entity/i.test(err.message);
-      this.fail(restricted ? 'restricted-xml' : 'not-well-formed', err.message.replace(/^[^:]*:\d+:\d+: /, ''));
+      if (this.ignoring()) return;
+      const message = err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '');
+      // A well-formed reference to an entity XML does not predefine is restricted XML (RFC 6120 §11.1); a
+      // malformed reference (bad name, empty, a character reference to a non-character) is not well-formed.
+      this.fail(message.startsWith('undefined entity') ? 'restricted-xml' : 'not-well-formed', message);
     });
     sax.on('opentag', (tag) => this.open(tag));
     sax.on('closetag', () => this.close());
@@ -143,9 +156,14 @@ export class StreamParser {
   private open(tag: SaxesTagNS): void {
     if (this.ignoring()) return;
     if (this.depth === 0) {
+      if (this.position() - this.stanzaStart > this.options.maxStanzaSize) {
+        this.fail('policy-violation', `stream header larger than ${this.options.maxStanzaSize} bytes`);
+        return;
+      }
       const attrs: Record<string, string> = {};
       for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
       this.depth = 1;
+      this.stanzaStart = this.position();
       this.handler.onStreamStart({ name: tag.name, local: tag.local, uri: tag.uri, attrs });
       return;
     }
@@ -154,18 +172,27 @@ export class StreamParser {
       return;
     }
     const attrs: Record<string, string> = {};
-    for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
-    if (this.depth === 1) {
-      this.stanzaStart = this.position();
-      // Declare the namespace on the stanza itself, so it can be routed to any other stream unchanged.
-      if (tag.prefix) {
-        if (attrs[`xmlns:${tag.prefix}`] === undefined) attrs[`xmlns:${tag.prefix}`] = tag.uri;
-      } else if (attrs.xmlns === undefined) attrs.xmlns = tag.uri;
+    let prefixedAttrs = false;
+    for (const attr of Object.values(tag.attributes)) {
+      attrs[attr.name] = attr.value;
+      if (attr.prefix && attr.prefix !== 'xml' && attr.prefix !== 'xmlns') prefixedAttrs = true;
+    }
+    // Declare on the element the namespaces it takes from the stream header (the stanza's own, and any prefix
+    // or default namespace its children use), so the stanza can be routed to any other stream unchanged.
+    const inherited = this.defaultNs.length > 0 ? this.defaultNs[this.defaultNs.length - 1] : '';
+    if (tag.prefix) {
+      if (!this.declares(tag.prefix, attrs)) attrs[`xmlns:${tag.prefix}`] = tag.uri;
+    } else if (attrs.xmlns === undefined && tag.uri !== inherited) attrs.xmlns = tag.uri;
+    if (prefixedAttrs) {
+      for (const attr of Object.values(tag.attributes)) {
+        if (attr.prefix && attr.prefix !== 'xml' && attr.prefix !== 'xmlns' && !this.declares(attr.prefix, attrs)) attrs[`xmlns:${attr.prefix}`] = attr.uri;
+      }
     }
     const el = new Element(tag.name, attrs);
     const parent = this.stack[this.stack.length - 1];
     if (parent) parent.cnode(el);
     this.stack.push(el);
+    this.defaultNs.push(attrs.xmlns ?? inherited);
     this.depth++;
     if (tag.isSelfClosing) return;
     this.checkSize();
@@ -180,6 +207,7 @@ export class StreamParser {
       return;
     }
     const el = this.stack.pop();
+    this.defaultNs.pop();
     this.depth--;
     if (this.depth === 1 && el) {
       if (this.position() - this.stanzaStart > this.options.maxStanzaSize) {
@@ -187,22 +215,41 @@ export class StreamParser {
         return;
       }
       this.restartPoint = (this.sax as unknown as SaxesInternals).i;
+      this.stanzaStart = this.position();
       this.handler.onStanza(el);
     }
   }
 
   private text(text: string): void {
-    if (this.ignoring() || this.depth < 2) return;
+    if (this.ignoring() || this.depth < 1) return;
+    if (this.depth === 1) {
+      // saxes reports text between stanzas when it meets the next "<": the next stanza starts there.
+      const next = this.position() - 1;
+      if (next - this.stanzaStart > this.options.maxStanzaSize) {
+        this.fail('policy-violation', `more than ${this.options.maxStanzaSize} characters of text between stanzas`);
+      } else this.stanzaStart = next;
+      return;
+    }
     this.stack[this.stack.length - 1].t(text);
   }
 
+  /** Whether the stanza being built binds the prefix, on the new element (attrs) or an open ancestor. */
+  private declares(prefix: string, attrs: Record<string, string>): boolean {
+    const name = `xmlns:${prefix}`;
+    if (attrs[name] !== undefined) return true;
+    for (let i = this.stack.length - 1; i >= 0; i--) if (this.stack[i].attrs[name] !== undefined) return true;
+    return false;
+  }
+
   private checkSize(): void {
-    if (this.failed) return;
-    if (this.pendingStanzaSize > this.options.maxStanzaSize) {
-      this.fail('policy-violation', `stanza larger than ${this.options.maxStanzaSize} bytes`);
-    } else if (this.depth === 1 && (this.sax as unknown as SaxesInternals).text.length > this.options.maxStanzaSize) {
-      // saxes holds text between stanzas until the next tag: a whitespace flood must not grow it without end.
-      this.fail('policy-violation', `more than ${this.options.maxStanzaSize} characters of text between stanzas`);
+    if (this.failed || this.ended) return;
+    if (this.depth >= 2) {
+      if (this.pendingStanzaSize > this.options.maxStanzaSize) this.fail('policy-violation', `stanza larger than ${this.options.maxStanzaSize} bytes`);
+    } else if (this.position() - this.stanzaStart > this.options.maxStanzaSize) {
+      // saxes holds what comes before the next element (text between stanzas, a start tag, the stream header)
+      // until it is complete: a flood of it must not grow without end.
+      const what = this.depth === 1 ? 'characters between stanzas' : 'characters before the stream header ends';
+      this.fail('policy-violation', `more than ${this.options.maxStanzaSize} ${what}`);
     }
   }
 
@@ -211,10 +258,15 @@ export class StreamParser {
     return this.failed || this.ended || this.restartRequested;
   }
 
+  private restricted(text: string): void {
+    if (!this.ignoring()) this.fail('restricted-xml', text);
+  }
+
   private fail(condition: ParseErrorCondition, text: string): void {
     if (this.failed) return;
     this.failed = true;
     this.stack = [];
+    this.defaultNs = [];
     this.handler.onError(condition, text);
   }
 }
