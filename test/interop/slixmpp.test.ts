@@ -1,0 +1,243 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { startServer, type TestServer } from '../helpers/server';
+
+/**
+ * Interop with a client nobody here wrote: slixmpp from Debian (python3-slixmpp), driven by
+ * slix_client.py, against a real Vigil that requires STARTTLS as production does.
+ * VIGIL_SLIX_DEBUG=1 prints every client's events and slixmpp stream log when it exits.
+ */
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = join(__dirname, 'slix_client.py');
+const INSTALL = 'the interop tests need slixmpp for /usr/bin/python3: apt-get install python3-slixmpp';
+
+jest.setTimeout(30000);
+
+interface SlixEvent {
+  event: string;
+  [key: string]: unknown;
+}
+
+interface SlixRun {
+  proc: ChildProcess;
+  events: SlixEvent[];
+  stderr: () => string;
+  /** Resolves with the first event matching, rejects if the process exits first. */
+  waitFor(predicate: (e: SlixEvent) => boolean, what: string): Promise<SlixEvent>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; events: SlixEvent[] }>;
+}
+
+type Action = Record<string, unknown> & { do: string };
+
+const running = new Set<ChildProcess>();
+
+function kill(proc: ChildProcess): void {
+  if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
+    try {
+      process.kill(proc.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function slix(port: number, jid: string, password: string, actions: Action[], extra: string[] = []): SlixRun {
+  if (process.env.VIGIL_SLIX_DEBUG) extra = [...extra, '--verbose'];
+  const proc = spawn(PYTHON, [SCRIPT, '--jid', jid, '--password', password, '--port', String(port), '--host', '127.0.0.1', ...extra, JSON.stringify(actions)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  const events: SlixEvent[] = [];
+  const waiters: { predicate: (e: SlixEvent) => boolean; resolve: (e: SlixEvent) => void }[] = [];
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8');
+  proc.stderr!.setEncoding('utf8');
+  proc.stdout!.on('data', (chunk: string) => {
+    out += chunk;
+    let nl;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl).trim();
+      out = out.slice(nl + 1);
+      if (!line) continue;
+      let e: SlixEvent;
+      try {
+        e = JSON.parse(line) as SlixEvent;
+      } catch {
+        e = { event: 'unparsed', line };
+      }
+      events.push(e);
+      for (const w of [...waiters]) {
+        if (w.predicate(e)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(e);
+        }
+      }
+    }
+  });
+  proc.stderr!.on('data', (chunk: string) => {
+    err += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: SlixEvent[] }>((resolve, reject) => {
+    proc.on('error', reject);
+    proc.on('close', (code, signal) => {
+      running.delete(proc);
+      if (process.env.VIGIL_SLIX_DEBUG) process.stderr.write(`--- ${jid} exited ${code} ${signal}\n${events.map((e) => JSON.stringify(e)).join('\n')}\n${err}\n`);
+      resolve({ code, signal, events });
+    });
+  });
+  const describeRun = () => `${jid}: events ${JSON.stringify(events)}\nstderr: ${err.slice(-2000)}`;
+  return {
+    proc,
+    events,
+    stderr: () => err,
+    exited,
+    waitFor(predicate, what) {
+      const seen = events.find(predicate);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        waiters.push({ predicate, resolve });
+        void exited.then(({ code, signal }) => reject(new Error(`${what}: slixmpp exited (code ${code}, signal ${signal}) first\n${describeRun()}`)), reject);
+      });
+    },
+  };
+}
+
+/** Exit status 0, with a readable failure showing everything the client printed. */
+async function succeeded(run: SlixRun): Promise<SlixEvent[]> {
+  const { code, signal, events } = await run.exited;
+  if (code !== 0) throw new Error(`slixmpp exited with code ${code} signal ${signal}\nevents: ${JSON.stringify(events, null, 1)}\nstderr: ${run.stderr().slice(-3000)}`);
+  return events;
+}
+
+const of = (events: SlixEvent[], name: string) => events.filter((e) => e.event === name);
+
+let srv: TestServer;
+
+beforeAll(async () => {
+  const probe = spawnSync(PYTHON, ['-c', 'import slixmpp; print(slixmpp.__version__)'], { encoding: 'utf8', timeout: 15000 });
+  if (probe.error || probe.status !== 0) {
+    throw new Error(`${INSTALL}\n(${probe.error?.message ?? probe.stderr.trim()})`);
+  }
+  srv = await startServer({ c2s: { allowPlainWithoutTls: false } }, { tls: true });
+  await srv.addUser('alice', 'wonderland');
+  await srv.addUser('bob', 'builder');
+  await srv.addUser('carol', 'christmas');
+  await srv.addUser('dave', 'diver');
+  await srv.addUser('erin', 'earnest');
+});
+
+afterEach(() => {
+  for (const proc of running) kill(proc);
+});
+
+afterAll(async () => {
+  for (const proc of running) kill(proc);
+  await srv?.stop();
+});
+
+describe('interop with slixmpp (python3-slixmpp)', () => {
+  it('logs in over STARTTLS with SCRAM and gets a bound JID', async () => {
+    const events = await succeeded(slix(srv.port, 'alice@localhost', 'wonderland', [{ do: 'disconnect' }]));
+    const [start] = of(events, 'session_start');
+    expect(start).toBeDefined();
+    expect(start.tls).toBe(true);
+    expect(start.mechanism).toMatch(/^SCRAM-SHA-(256|1)$/);
+    // The stream log and slixmpp's own state agree, and SCRAM was the only thing tried.
+    expect(start.plugin_mechanism).toBe(start.mechanism);
+    expect(start.mechanisms_sent).toEqual([start.mechanism]);
+    expect(start.jid).toMatch(/^alice@localhost\/[^/]+$/);
+    expect(of(events, 'ready')).toHaveLength(1);
+    expect(of(events, 'disconnected')).toHaveLength(1);
+    expect(of(events, 'done')).toHaveLength(1);
+  });
+
+  it('exchanges chat messages both ways between two slixmpp users', async () => {
+    const bob = slix(srv.port, 'bob@localhost/bench', 'builder', [
+      { do: 'wait_messages', count: 1 },
+      { do: 'send', to: 'alice@localhost', body: 'hello alice, from bob' },
+      { do: 'sleep', seconds: 0.5 },
+      { do: 'disconnect' },
+    ]);
+    await bob.waitFor((e) => e.event === 'ready', 'bob ready');
+    const alice = slix(srv.port, 'alice@localhost/desk', 'wonderland', [
+      { do: 'send', to: 'bob@localhost', body: 'hello bob, from alice' },
+      { do: 'wait_messages', count: 1 },
+      { do: 'disconnect' },
+    ]);
+    const [aliceEvents, bobEvents] = await Promise.all([succeeded(alice), succeeded(bob)]);
+
+    const toBob = of(bobEvents, 'message');
+    expect(toBob).toHaveLength(1);
+    expect(toBob[0]).toMatchObject({ from: 'alice@localhost/desk', body: 'hello bob, from alice', type: 'chat', delay: false });
+    const toAlice = of(aliceEvents, 'message');
+    expect(toAlice).toHaveLength(1);
+    expect(toAlice[0]).toMatchObject({ from: 'bob@localhost/bench', body: 'hello alice, from bob', type: 'chat', delay: false });
+    expect(of(aliceEvents, 'session_start')[0].jid).toBe('alice@localhost/desk');
+    expect(of(bobEvents, 'session_start')[0].jid).toBe('bob@localhost/bench');
+  });
+
+  it('delivers messages sent while the recipient was offline, in order, with delay stamps', async () => {
+    const alice = slix(srv.port, 'alice@localhost/desk', 'wonderland', [
+      { do: 'send', to: 'carol@localhost', body: 'first, while you were away' },
+      { do: 'send', to: 'carol@localhost', body: 'second, while you were away' },
+      { do: 'disconnect' },
+    ]);
+    const aliceEvents = await succeeded(alice);
+    expect(of(aliceEvents, 'message_error')).toEqual([]);
+
+    const before = Date.now();
+    const carol = slix(srv.port, 'carol@localhost/home', 'christmas', [{ do: 'wait_messages', count: 2 }, { do: 'disconnect' }]);
+    const messages = of(await succeeded(carol), 'message');
+    expect(messages.map((m) => m.body)).toEqual(['first, while you were away', 'second, while you were away']);
+    for (const m of messages) {
+      expect(m.from).toBe('alice@localhost/desk');
+      expect(m.delay).toBe(true);
+      const stamp = Date.parse(String(m.stamp));
+      expect(Number.isNaN(stamp)).toBe(false);
+      expect(stamp).toBeLessThanOrEqual(before);
+    }
+    expect(Date.parse(String(messages[0].stamp))).toBeLessThanOrEqual(Date.parse(String(messages[1].stamp)));
+  });
+
+  it('reports failed_auth on a wrong password and exits non-zero', async () => {
+    const run = slix(srv.port, 'alice@localhost', 'not-the-password', [{ do: 'disconnect' }]);
+    const { code, events } = await run.exited;
+    expect(code).not.toBe(0);
+    expect(code).toBe(2);
+    const failures = of(events, 'failed_auth');
+    expect(failures.length).toBeGreaterThanOrEqual(1);
+    expect(failures[0].mechanism).toMatch(/^SCRAM-SHA-(256|1)$/);
+    expect(failures[0].condition).toBe('not-authorized');
+    expect(of(events, 'session_start')).toEqual([]);
+  });
+
+  it('tells a peer holding directed presence that a SIGKILLed slixmpp client is unavailable', async () => {
+    // No roster needed: RFC 6121 §4.6 directed presence. Dave dies with no closing stanza; the server must
+    // notice the dead socket and send Erin unavailable presence for him.
+    const erin = slix(srv.port, 'erin@localhost/watch', 'earnest', [
+      { do: 'wait_presence', from: 'dave@localhost/boat', type: 'available' },
+      { do: 'presence', to: 'dave@localhost/boat' },
+      { do: 'wait_presence', from: 'dave@localhost/boat', type: 'unavailable' },
+      { do: 'disconnect' },
+    ]);
+    await erin.waitFor((e) => e.event === 'ready', 'erin ready');
+    const dave = slix(srv.port, 'dave@localhost/boat', 'diver', [
+      { do: 'presence', to: 'erin@localhost/watch' },
+      { do: 'wait_presence', from: 'erin@localhost/watch', type: 'available' },
+      { do: 'die' },
+    ]);
+    const daveExit = await dave.exited;
+    expect(daveExit.signal).toBe('SIGKILL');
+    const [dying] = of(daveExit.events, 'dying');
+    expect(dying).toBeDefined();
+    expect(of(daveExit.events, 'disconnected')).toEqual([]);
+
+    const erinEvents = await succeeded(erin);
+    const fromDave = of(erinEvents, 'presence').filter((p) => p.from === 'dave@localhost/boat');
+    expect(fromDave.map((p) => p.type)).toEqual(['available', 'unavailable']);
+    // The socket closed with the process: no watchdog timeout should be needed to notice.
+    expect(Number(fromDave[1].t) - Number(dying.t)).toBeLessThan(5);
+  });
+});
