@@ -101,6 +101,24 @@ export const schema = {
     maxAuthAttempts: { doc: 'Failed SASL attempts allowed on one stream before it is closed with <policy-violation/>.', format: 'nat', default: 3, env: 'VIGIL_C2S_MAX_AUTH_ATTEMPTS' },
     scramIterations: { doc: 'PBKDF2 iterations for newly stored SCRAM credentials (RFC 7677 asks for at least 4096).', format: 'nat', default: 4096, env: 'VIGIL_C2S_SCRAM_ITERATIONS' },
     maxOfflineMessages: { doc: 'Offline messages kept per user; beyond this, messages to the offline user bounce with <service-unavailable/>.', format: 'nat', default: 1000, env: 'VIGIL_C2S_MAX_OFFLINE_MESSAGES' },
+    maxRosterItems: {
+      doc: "Contacts one user's roster may hold, so no account can make the server store without bound. Adding one more (a roster set, a subscription request or a pre-approval) is refused with <not-allowed/>.",
+      format: 'nat', default: 1000, env: 'VIGIL_C2S_MAX_ROSTER_ITEMS',
+    },
+    maxPendingSubscriptions: {
+      doc: 'Subscription requests one user may have waiting for an answer. Beyond this, new requests to that user are dropped and their senders get <resource-constraint/>, so a flood of requests cannot bury an account or fill the database.',
+      format: 'nat', default: 100, env: 'VIGIL_C2S_MAX_PENDING_SUBSCRIPTIONS',
+    },
+    registration: {
+      enabled: {
+        doc: 'Let anyone create an account from their client before logging in (XEP-0077 in-band registration). Off by default: an open server attracts spam accounts, and `vigil user add` is the usual way. Logged-in users can change their password and delete their account either way.',
+        format: Boolean, default: false, env: 'VIGIL_C2S_REGISTRATION_ENABLED',
+      },
+      perIpPerHour: {
+        doc: 'Accounts one IP address may create in-band within an hour; further attempts get <policy-violation/>. Keeps an open server from being a free source of bulk accounts. 0 removes the limit.',
+        format: 'nat', default: 5, env: 'VIGIL_C2S_REGISTRATION_PER_IP_PER_HOUR',
+      },
+    },
   },
   watchdog: {
     interval: { doc: 'How often the watchdog looks at every session. A dead peer is closed at most this much later than its policy says.', format: 'duration', default: '1s', env: 'VIGIL_WATCHDOG_INTERVAL' },

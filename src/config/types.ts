@@ -28,6 +28,9 @@ export interface Config {
     maxAuthAttempts: number;
     scramIterations: number;
     maxOfflineMessages: number;
+    maxRosterItems: number;
+    maxPendingSubscriptions: number;
+    registration: { enabled: boolean; perIpPerHour: number };
   };
   watchdog: { interval: number } & Record<ConnectionKind, WatchdogPolicy>;
   limits: { maxSessions: number };

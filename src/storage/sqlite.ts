@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { OfflineMessage, RosterItem, Storage, UserRecord } from './storage.js';
+import type { OfflineMessage, RosterCounts, RosterItem, Storage, UserRecord } from './storage.js';
 
 /** Each entry moves the schema one version forward; applied in order inside one transaction at open. */
 const MIGRATIONS: string[] = [
@@ -29,6 +29,7 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (username, jid)
    );
    CREATE TABLE roster_versions (username TEXT PRIMARY KEY, version INTEGER NOT NULL);`,
+  `ALTER TABLE roster_items ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 interface RosterRow {
@@ -39,6 +40,7 @@ interface RosterRow {
   pending_in: string | null;
   approved: number;
   groups: string;
+  hidden: number;
 }
 
 /** The embedded default: one SQLite file, WAL mode, schema migrated at open. */
@@ -124,8 +126,8 @@ export class SqliteStorage implements Storage {
   async putRosterItem(username: string, item: RosterItem): Promise<number> {
     return this.db.transaction(() => {
       this.db
-        .prepare(`INSERT OR REPLACE INTO roster_items (username, jid, name, subscription, ask, pending_in, approved, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(username, item.jid, item.name, item.subscription, item.ask ? 1 : 0, item.pendingIn, item.approved ? 1 : 0, JSON.stringify(item.groups));
+        .prepare(`INSERT OR REPLACE INTO roster_items (username, jid, name, subscription, ask, pending_in, approved, groups, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(username, item.jid, item.name, item.subscription, item.ask ? 1 : 0, item.pendingIn, item.approved ? 1 : 0, JSON.stringify(item.groups), item.hidden ? 1 : 0);
       return this.bumpVersion(username);
     })();
   }
@@ -135,6 +137,13 @@ export class SqliteStorage implements Storage {
       const changed = this.db.prepare('DELETE FROM roster_items WHERE username = ? AND jid = ?').run(username, jid).changes;
       return changed ? this.bumpVersion(username) : undefined;
     })();
+  }
+
+  async countRoster(username: string): Promise<RosterCounts> {
+    const row = this.db
+      .prepare('SELECT COALESCE(SUM(hidden = 0), 0) AS items, COALESCE(SUM(pending_in IS NOT NULL), 0) AS pendingIn FROM roster_items WHERE username = ?')
+      .get(username) as RosterCounts;
+    return { items: row.items, pendingIn: row.pendingIn };
   }
 
   async close(): Promise<void> {
@@ -162,5 +171,6 @@ function toItem(row: RosterRow): RosterItem {
     pendingIn: row.pending_in,
     approved: row.approved === 1,
     groups: JSON.parse(row.groups) as string[],
+    hidden: row.hidden === 1,
   };
 }

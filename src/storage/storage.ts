@@ -30,6 +30,17 @@ export interface RosterItem {
   /** We approved the contact's subscription before it asked (RFC 6121 §3.4). */
   approved: boolean;
   groups: string[];
+  /**
+   * Kept only to hold a pending inbound request from someone the user never added (RFC 6121 "None +
+   * Pending In" without an item): stored, but not part of the roster the user sees or gets pushes for.
+   */
+  hidden?: boolean;
+}
+
+/** What bounds a roster's growth: items the user sees, and inbound requests waiting for an answer. */
+export interface RosterCounts {
+  items: number;
+  pendingIn: number;
 }
 
 /**
@@ -57,6 +68,8 @@ export interface Storage {
   putRosterItem(username: string, item: RosterItem): Promise<number>;
   /** Returns the new roster version, or undefined when there was no such item. */
   deleteRosterItem(username: string, jid: string): Promise<number | undefined>;
+  /** Visible (not hidden) items and items with a pending inbound request, for the flood limits. */
+  countRoster(username: string): Promise<RosterCounts>;
 
   close(): Promise<void>;
 }
