@@ -44,7 +44,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError([`${file}: the top level must be a mapping of options`]);
       config.load(parsed);
     }
-    if (options.overrides) config.load(options.overrides);
+    // convict re-applies the environment on every load(); set() makes the caller's overrides win over it.
+    if (options.overrides) for (const [path, value] of leaves(options.overrides)) config.set(path as never, value as never);
     config.validate({ allowed: 'strict', output: () => undefined });
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -52,6 +53,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError(problems);
   }
   return config.getProperties() as unknown as Config;
+}
+
+function* leaves(obj: object, prefix = ''): Generator<[string, unknown]> {
+  for (const [key, value] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) yield* leaves(value, path);
+    else yield [path, value];
+  }
 }
 
 function formatConvictError(err: Error): string[] {

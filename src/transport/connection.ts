@@ -89,7 +89,7 @@ export class Connection {
   startTls(context: SecureContext): void {
     const raw = this.socket;
     this.detach(raw);
-    this.parser.restart();
+    this.parser.restart(true);
     const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
     this.socket = tls;
     this.attach(tls);

@@ -79,10 +79,17 @@ export class StreamParser {
     this.feed(text);
   }
 
-  /** Begin a new stream document (after STARTTLS or SASL success); input after the current stanza goes to it. */
-  restart(): void {
-    if (this.writing) this.restartRequested = true;
-    else this.init();
+  /**
+   * Begin a new stream document (after STARTTLS or SASL success); input after the current stanza goes to it,
+   * unless `discardRest`: after <starttls/>, plaintext that came in the same read must never be taken as if
+   * it had arrived over TLS (the STARTTLS command-injection family, CVE-2011-0411).
+   */
+  restart(discardRest = false): void {
+    if (discardRest) this.decoder = new TextDecoder('utf-8', { fatal: true });
+    if (this.writing) {
+      this.restartRequested = true;
+      this.discardRest = discardRest;
+    } else this.init();
   }
 
   /** Characters the current stanza has taken so far (0 between stanzas). */
@@ -109,7 +116,7 @@ export class StreamParser {
       }
       if (this.restartRequested) {
         const sax = this.sax as unknown as SaxesInternals;
-        const rest = sax.chunk.slice(this.restartPoint) + (sax.carriedFromPrevious ?? '');
+        const rest = this.discardRest ? '' : sax.chunk.slice(this.restartPoint) + (sax.carriedFromPrevious ?? '');
         this.init();
         text = rest;
         continue;
@@ -121,9 +128,11 @@ export class StreamParser {
 
   private restartPoint = 0;
   private writing = false;
+  private discardRest = false;
 
   private init(): void {
     this.restartRequested = false;
+    this.discardRest = false;
     this.depth = 0;
     this.stack = [];
     this.defaultNs = [];

@@ -17,6 +17,8 @@ export class TestClient {
   streamEnded = false;
   parseError: string | undefined;
   socketClosed = false;
+  /** Bytes received that were only whitespace (keepalives and whitespace probes). */
+  whitespaceBytes = 0;
   jid = '';
   private socket: Socket | TLSSocket;
   private readonly parser: StreamParser;
@@ -75,7 +77,13 @@ export class TestClient {
   }
 
   private attach(socket: Socket | TLSSocket): void {
-    socket.on('data', (d: Buffer) => this.parser.write(d));
+    socket.on('data', (d: Buffer) => {
+      if (/^\s+$/.test(d.toString())) {
+        this.whitespaceBytes += d.length;
+        this.wake();
+      }
+      this.parser.write(d);
+    });
     socket.on('error', () => undefined);
   }
 
@@ -96,8 +104,9 @@ export class TestClient {
     return this.waitFor((el) => el.name === 'stream:features');
   }
 
-  async startTls(): Promise<void> {
-    this.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  /** STARTTLS; `inject` is plaintext sent in the same write, as an attacker on the path would. */
+  async startTls(inject = ''): Promise<void> {
+    this.send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>${inject}`);
     await this.waitFor((el) => el.name === 'proceed');
     const raw = this.socket as Socket;
     raw.removeAllListeners('data');
@@ -181,7 +190,7 @@ export class TestClient {
   async until(predicate: () => boolean, timeout = 5000): Promise<void> {
     if (predicate()) return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer: NodeJS.Timeout = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== check);
         reject(new Error(`timed out; received: ${this.elements.map((e) => e.toString()).join(' ').slice(0, 2000)}${this.parseError ? ` parse error ${this.parseError}` : ''}`));
       }, timeout);
@@ -193,6 +202,7 @@ export class TestClient {
         }
       };
       this.waiters.push(check);
+      timer.unref();
     });
   }
 
@@ -213,6 +223,28 @@ export class TestClient {
   destroy(): void {
     (this.socket as Socket).resetAndDestroy?.();
     this.socket.destroy();
+  }
+
+  /** Answer every XMPP ping from the server (result, or an error reply when asked) until stopped. */
+  answerPings(withError = false): { count: number; stop(): void } {
+    const state = { count: 0, stopped: false, stop: () => (state.stopped = true) };
+    const loop = async () => {
+      while (!state.stopped && !this.socketClosed) {
+        const ping = await this.waitFor((el) => el.name === 'iq' && el.attrs.type === 'get' && el.getChild('ping', 'urn:xmpp:ping') !== undefined, 60_000).catch(() => undefined);
+        if (!ping || state.stopped) return;
+        const type = withError ? 'error' : 'result';
+        const body = withError ? "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>" : '';
+        this.send(`<iq type='${type}' id='${ping.attrs.id}' to='${ping.attrs.from}'>${body}</iq>`);
+        state.count++;
+      }
+    };
+    void loop();
+    return state;
+  }
+
+  /** Local port of the client socket, to find the server's side of it with ss. */
+  get localPort(): number {
+    return this.socket.localPort ?? 0;
   }
 
   /** Stop reading from the socket: the kernel buffers fill and the server's writes stall. */

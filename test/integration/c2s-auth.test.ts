@@ -41,6 +41,20 @@ describe('client authentication', () => {
     await c.close();
   });
 
+  it('ignores plaintext injected after <starttls/> in the same packet', async () => {
+    const c = await TestClient.connect(srv.port);
+    await c.open();
+    const injected = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + Buffer.from('\0alice\0wonderland').toString('base64') + '</auth>';
+    await c.startTls(injected);
+    const features = await c.open();
+    // Had the injected <auth/> been taken as sent over TLS, this stream would already be authenticated.
+    expect(features.getChild('mechanisms')).toBeDefined();
+    expect(features.getChild('bind')).toBeUndefined();
+    expect(c.elements.find((el) => el.name === 'success')).toBeUndefined();
+    expect((await c.authScram('alice', 'wonderland', 'sha256')).name).toBe('success');
+    await c.close();
+  });
+
   it('answers a wrong password with <not-authorized/> and counts the failure', async () => {
     const c = await TestClient.connect(srv.port);
     await c.open();
