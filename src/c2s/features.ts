@@ -34,6 +34,8 @@ export function postAuthFeatures(limits: Element): Element {
   const features = new Element('stream:features');
   features.c('bind', { xmlns: NS.BIND });
   features.c('session', { xmlns: NS.SESSION }).c('optional');
+  features.c('ver', { xmlns: 'urn:xmpp:features:rosterver' }); // RFC 6121 §2.6
+  features.c('sub', { xmlns: 'urn:xmpp:features:pre-approval' }); // RFC 6121 §3.4
   features.cnode(limits);
   return features;
 }
