@@ -8,6 +8,7 @@ import { installDisco } from './features/disco.js';
 import { OfflineMessages } from './features/offline.js';
 import { installPing } from './features/ping.js';
 import { Presence } from './features/presence.js';
+import { Registration } from './features/register.js';
 import { installVersion } from './features/version.js';
 import type { Logger } from './log.js';
 import { createHttpServer } from './metrics/http.js';
@@ -38,6 +39,7 @@ export class Server implements C2SHost {
   readonly watchdog: Watchdog;
   private readonly offline: OfflineMessages;
   private readonly presence: Presence;
+  readonly registration: Registration;
   private c2sListener: TcpServer | undefined;
   private httpListener: HttpServer | undefined;
   private readonly closedBytes = new Map<string, number>();
@@ -72,6 +74,7 @@ export class Server implements C2SHost {
     installVersion(router);
     this.offline = new OfflineMessages(this.ctx);
     this.presence = new Presence(this.ctx, this.offline);
+    this.registration = new Registration(this.ctx, this.presence);
     this.watchdog = new Watchdog(this.ctx);
   }
 

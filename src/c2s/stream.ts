@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Element } from 'ltx';
 import type { Context } from '../context.js';
+import { REGISTER_FEATURE_NS, type Registration } from '../features/register.js';
 import { Session, type SessionHost } from '../sessions/session.js';
 import { Connection, type ConnectionEvents } from '../transport/connection.js';
 import { iqResult, stanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
@@ -20,6 +21,8 @@ export interface C2SHost extends SessionHost {
   readonly tls: import('node:tls').SecureContext | undefined;
   /** A session finished binding: it is in the registry under its JID and may route. */
   bound(session: Session): void;
+  /** XEP-0077 before authentication (answers 'disabled' itself when c2s.registration.enabled is off). */
+  readonly registration?: Registration;
 }
 
 /**
@@ -100,12 +103,14 @@ export class C2SStream implements ConnectionEvents {
     const limits = limitsElement(config.c2s.maxStanzaSize, this.session.policy);
     if (this.session.authenticated) return postAuthFeatures(limits);
     const encrypted = this.conn.encrypted;
-    return preAuthFeatures({
+    const features = preAuthFeatures({
       tlsOffered: !encrypted && this.host.tls !== undefined,
       tlsRequired: !config.c2s.allowPlainWithoutTls,
       mechanisms: this.mechanisms(),
       limits,
     });
+    if (this.host.registration?.enabled && this.mechanisms().length > 0) features.c('register', { xmlns: REGISTER_FEATURE_NS });
+    return features;
   }
 
   private mechanisms(): Mechanism[] {
@@ -116,6 +121,7 @@ export class C2SStream implements ConnectionEvents {
   private preAuth(el: Element): void {
     if (el.name === 'starttls' && el.attrs.xmlns === NS.TLS) return this.startTls();
     if (el.name === 'auth' && el.attrs.xmlns === NS.SASL) return void this.saslStart(el);
+    if (this.host.registration?.handles(el)) return void this.host.registration.preAuth(el, this.session, this.mechanisms().length > 0);
     this.fail('not-authorized', 'authenticate first');
   }
 
