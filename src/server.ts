@@ -19,6 +19,7 @@ import { SessionRegistry } from './sessions/registry.js';
 import type { Session, Unconfirmed } from './sessions/session.js';
 import type { Storage } from './storage/storage.js';
 import { NS } from './xmpp/ns.js';
+import type { Connection } from './transport/connection.js';
 import { Watchdog } from './watchdog/watchdog.js';
 
 export interface ServerOptions {
@@ -45,6 +46,8 @@ export class Server implements C2SHost {
   private readonly closedBytes = new Map<string, number>();
   private stopping = false;
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /** Every socket not yet gone, including those of sessions already closed and waiting out closeTimeout. */
+  private readonly connections = new Set<Connection>();
 
   constructor(options: ServerOptions) {
     const registry = new SessionRegistry();
@@ -122,8 +125,9 @@ export class Server implements C2SHost {
     const sessions = [...this.ctx.registry.all()];
     for (const s of sessions) s.close('shutdown', { text: 'the server is shutting down' });
     await Promise.all([...this.pendingWrites]);
-    await waitFor(() => sessions.every((s) => s.conn.closed), this.config.shutdown.timeout);
-    for (const s of sessions) s.conn.reset();
+    // Sessions closed before the shutdown may still wait out their closeTimeout: they go too.
+    await waitFor(() => [...this.connections].every((c) => c.closed), this.config.shutdown.timeout);
+    for (const c of this.connections) c.reset();
     await closing;
     this.httpListener?.closeAllConnections();
     await closeListener(this.httpListener);
@@ -168,6 +172,9 @@ export class Server implements C2SHost {
       return;
     }
     const stream = new C2SStream(socket, this);
+    const conn = stream.session.conn;
+    this.connections.add(conn);
+    socket.once('close', () => this.connections.delete(conn));
     this.ctx.registry.add(stream.session);
     this.ctx.metrics.connectionsAccepted.inc({ kind: 'c2s' });
   }

@@ -67,8 +67,8 @@ export class TestClient {
   }
 
   /** Connect, authenticate with PLAIN (no TLS: the test server allows it), bind, and send initial presence. */
-  static async login(port: number, user: string, password = 'secret', resource?: string, opts: { presence?: boolean } = {}): Promise<TestClient> {
-    const c = await TestClient.connect(port);
+  static async login(port: number, user: string, password = 'secret', resource?: string, opts: { presence?: boolean; host?: string } = {}): Promise<TestClient> {
+    const c = await TestClient.connect(port, opts.host);
     await c.open();
     await c.authPlain(user, password);
     await c.bind(resource);

@@ -15,9 +15,10 @@ export function serverSocketStates(serverPort: number, clientPort: number): stri
     .filter((state) => state && LINGERING.includes(state));
 }
 
-/** Every lingering server-side socket on a port, whatever the client. */
-export function lingeringOnPort(serverPort: number): string[] {
-  const out = execFileSync('ss', ['-tanH', 'state', 'all', `( sport = :${serverPort} )`], { encoding: 'utf8' });
+/** Every lingering server-side socket on a port, optionally only those towards one peer address. */
+export function lingeringOnPort(serverPort: number, peerIp?: string): string[] {
+  const filter = peerIp ? `( sport = :${serverPort} and dst ${peerIp} )` : `( sport = :${serverPort} )`;
+  const out = execFileSync('ss', ['-tanH', 'state', 'all', filter], { encoding: 'utf8' });
   return out
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
