@@ -77,13 +77,17 @@ export class Presence implements PresenceRelay {
     void this.serial(() => this.broadcast(presence, session, true));
   }
 
-  /** A local account is being deleted: undo its subscriptions both ways, then delete it (XEP-0077 §3.2). */
-  accountRemoved(username: string): Promise<void> {
+  /**
+   * A local account is being deleted (XEP-0077 §3.2): undo its subscriptions both ways, delete it, then
+   * `closeSessions`, all in one task, so nothing queued after it can write for the account again.
+   */
+  accountRemoved(username: string, closeSessions: () => void): Promise<void> {
     return this.serial(async () => {
       const bare = `${username}@${this.ctx.config.domain}`;
       const { items } = await this.rosters.all(username);
       for (const item of items) await this.subscriptions.removeContact(bare, item);
       await this.ctx.storage.deleteUser(username);
+      closeSessions();
     });
   }
 

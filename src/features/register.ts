@@ -85,8 +85,9 @@ export class Registration {
     }
     if (query.getChild('remove')) {
       session.send(iqResult(iq));
-      await this.presence.accountRemoved(username);
-      for (const s of [...this.ctx.registry.getByBareJid(session.bareJid!)]) s.close('not-authorized', { text: 'the account was removed' });
+      await this.presence.accountRemoved(username, () => {
+        for (const s of [...this.ctx.registry.getByBareJid(session.bareJid!)]) s.close('not-authorized', { text: 'the account was removed' });
+      });
       this.ctx.log.info({ event: 'register.removed', username }, 'account removed in-band');
       return undefined;
     }

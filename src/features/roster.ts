@@ -86,7 +86,10 @@ export interface ContactRemover {
 export function installRoster(ctx: Context, rosters: Rosters, remover: ContactRemover, serial: <T>(task: () => Promise<T>) => Promise<T>): void {
   ctx.router.accountIqHandler(NS.ROSTER, (iq, session, payload) => {
     if (payload.name !== 'query') return stanzaError(iq, 'bad-request');
-    return serial(() => (iq.attrs.type === 'get' ? get(iq, session, payload) : set(iq, session, payload)));
+    return serial(async () => {
+      if (session.state !== 'active') return undefined; // ended (or its account was removed) while this waited
+      return iq.attrs.type === 'get' ? get(iq, session, payload) : set(iq, session, payload);
+    });
   });
 
   // An iq to another account's bare JID is answered by the server on that account's behalf (RFC 6120

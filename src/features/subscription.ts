@@ -6,6 +6,9 @@ import { stanzaError } from '../xmpp/errors.js';
 import { NS } from '../xmpp/ns.js';
 import { accountOf, newItem, type ContactRemover, type Rosters } from './roster.js';
 
+/** Bytes of a pending request kept with its children (status, nick); larger ones are kept bare. */
+const MAX_STORED_REQUEST = 4096;
+
 export type SubscriptionType = 'subscribe' | 'subscribed' | 'unsubscribe' | 'unsubscribed';
 
 /** The presence side effects of a subscription change, which the presence feature knows how to do. */
@@ -32,6 +35,7 @@ export class Subscriptions implements ContactRemover {
 
   /** A subscription stanza a local session sent; `contact` is the bare JID it is addressed to. */
   async outbound(type: SubscriptionType, stanza: Element, from: Session, contact: string): Promise<void> {
+    if (from.state !== 'active') return; // the session ended (or its account was removed) while this waited
     const user = from.bareJid!;
     if (contact === user || !contact.includes('@')) return; // to oneself or to a server: nothing to subscribe to
     if (!this.ctx.router.isLocal(contact)) {
@@ -157,7 +161,7 @@ export class Subscriptions implements ContactRemover {
       return;
     }
     const first = !item?.pendingIn;
-    const pending: RosterItem = { ...(item ?? { ...newItem(from), hidden: true }), pendingIn: stanza.toString() };
+    const pending: RosterItem = { ...(item ?? { ...newItem(from), hidden: true }), pendingIn: storable(stanza) };
     await this.ctx.storage.putRosterItem(username, pending); // pending in is not part of the visible item: no push
     // Delivered now to every available resource, and again at each initial presence until answered.
     if (first) this.deliver(owner, stanza);
@@ -204,6 +208,17 @@ function stamped(stanza: Element, from: string, to: string): Element {
   const copy = new Element('presence', { ...stanza.attrs, xmlns: NS.CLIENT, from, to });
   for (const child of stanza.children) copy.children.push(child);
   return copy;
+}
+
+/**
+ * The request as it is kept until answered. Its status or nickname is worth keeping, but a request may be as
+ * large as a stanza may be, times c2s.maxPendingSubscriptions per user: past MAX_STORED_REQUEST bytes only
+ * the bare request is kept.
+ */
+function storable(stanza: Element): string {
+  const xml = stanza.toString();
+  if (Buffer.byteLength(xml) <= MAX_STORED_REQUEST) return xml;
+  return subscription('subscribe', stanza.attrs.from as string, stanza.attrs.to as string).toString();
 }
 
 function subscription(type: SubscriptionType, from: string, to: string): Element {

@@ -329,6 +329,20 @@ describe('subscription floods are bounded', () => {
     await Promise.all([...clients, victim].map((c) => c.close()));
   });
 
+  it('a request too large to keep whole is kept, and delivered, without its payload', async () => {
+    const [[a, aj], [b, bj]] = await users('alice', 'bob');
+    const alice = await online(a);
+    alice.send(`<presence to='${bj}' type='subscribe'><status>${'spam '.repeat(2000)}</status></presence>`);
+    await pushed(alice, bj);
+    await settled(alice);
+    const stored = (await srv.storage.getRosterItem(b, aj))!.pendingIn!;
+    expect(stored.length).toBeLessThan(200);
+    const bob = await online(b);
+    const request = await presence(bob, aj, 'subscribe');
+    expect(request.getChild('status')).toBeUndefined();
+    await Promise.all([alice.close(), bob.close()]);
+  });
+
   it('a subscription that would grow a full roster is refused with <not-allowed/>', async () => {
     const [[a], [, bj]] = await users('alice', 'bob');
     const alice = await online(a);
