@@ -1,6 +1,9 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
 import saslprep from '@mongodb-js/saslprep';
 import type { ScramCredential, ScramHash, UserRecord } from '../../storage/storage.js';
+
+const pbkdf2Async = promisify(pbkdf2);
 
 const DIGEST: Record<ScramHash, { name: string; length: number }> = {
   sha1: { name: 'sha1', length: 20 },
@@ -35,16 +38,21 @@ export function makeUserRecord(username: string, password: string, iterations: n
   return { username, scram: { sha1: deriveCredential('sha1', password, iterations), sha256: deriveCredential('sha256', password, iterations) } };
 }
 
-/** PLAIN against SCRAM credentials: recompute StoredKey from the offered password. */
-export function verifyPassword(user: UserRecord, password: string): boolean {
+/**
+ * PLAIN against SCRAM credentials: recompute StoredKey from the offered password. PBKDF2 runs on libuv's
+ * thread pool: thousands of iterations per login must not stall the event loop every session shares.
+ */
+export async function verifyPassword(user: UserRecord, password: string): Promise<boolean> {
   const cred = user.scram.sha256;
-  let candidate: ScramCredential;
+  let prepared: string;
   try {
-    candidate = deriveCredential('sha256', password, cred.iterations, Buffer.from(cred.salt, 'base64'));
+    prepared = prepPassword(password);
   } catch {
     return false; // SASLprep refused the password: it cannot be anyone's.
   }
-  return safeEqual(Buffer.from(candidate.storedKey, 'base64'), Buffer.from(cred.storedKey, 'base64'));
+  const salted = await pbkdf2Async(prepared, Buffer.from(cred.salt, 'base64'), cred.iterations, 32, 'sha256');
+  const storedKey = digest('sha256', hmac('sha256', salted, 'Client Key'));
+  return safeEqual(storedKey, Buffer.from(cred.storedKey, 'base64'));
 }
 
 export function safeEqual(a: Buffer, b: Buffer): boolean {

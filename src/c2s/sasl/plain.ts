@@ -14,7 +14,7 @@ export class PlainMechanism implements SaslMechanism {
     if (username === undefined) return { kind: 'failure', condition: 'not-authorized' };
     if (authzid !== '' && authzid !== `${username}@${this.domain}`) return { kind: 'failure', condition: 'invalid-authzid' };
     const user = await this.lookup(username);
-    if (!user || !verifyPassword(user, password)) return { kind: 'failure', condition: 'not-authorized' };
+    if (!user || !(await verifyPassword(user, password))) return { kind: 'failure', condition: 'not-authorized' };
     return { kind: 'success', username };
   }
 }
