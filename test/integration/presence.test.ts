@@ -132,6 +132,30 @@ describe('unavailable presence when a session ends for any reason', () => {
     await bob.close();
   });
 
+  it('a silent client reaped by the watchdog (probe-timeout) is announced unavailable', async () => {
+    const [[a, aj], [b, bj]] = await users('alice', 'bob');
+    await friends(a, b);
+    const alice = await login(a);
+    await settled(alice);
+    await new Promise((r) => setTimeout(r, 5)); // so Bob's last word is a few ms younger than Alice's
+    const bob = await login(b);
+    await presence(bob, `${aj}/r`);
+    await settled(bob);
+    // Drive the watchdog on a clock of our own: Alice is probed, stays silent and is closed; Bob, who
+    // spoke later, is not yet due at the first tick and is only probed at the second.
+    const { registry } = srv.server.ctx;
+    const policy = srv.config.watchdog.c2s;
+    const aliceHeard = registry.getByFullJid(`${aj}/r`)!.lastReceivedAt;
+    expect(registry.getByFullJid(`${bj}/r`)!.lastReceivedAt).toBeGreaterThan(aliceHeard + 1);
+    const probeAt = aliceHeard + policy.probeAfter + 1;
+    srv.server.watchdog.tick(probeAt);
+    await alice.waitFor((el) => el.name === 'iq' && el.getChild('ping', 'urn:xmpp:ping') !== undefined);
+    srv.server.watchdog.tick(probeAt + policy.probeTimeout + 1);
+    expect((await alice.streamError()).condition).toBe('connection-timeout');
+    await presence(bob, `${aj}/r`, 'unavailable', 1000);
+    await Promise.all([alice.closed, bob.close()]);
+  });
+
   it('a client that closes its stream politely is announced unavailable', async () => {
     const [[a, aj], [b]] = await users('alice', 'bob');
     await friends(a, b);
