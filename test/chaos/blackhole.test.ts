@@ -45,7 +45,7 @@ describe('chaos: clients behind a link that is cut (no FIN, no RST)', () => {
       original(session, reason, unconfirmed);
     };
 
-    child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(__dirname, 'ns-clients.cjs'), ns.hostIp, String(srv.port), String(GHOSTS), 'ghost', 'secret'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(__dirname, '..', 'helpers', 'plain-clients.cjs'), ns.hostIp, String(srv.port), String(GHOSTS), 'ghost', 'secret'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout! });
     await new Promise<void>((resolve, reject) => {
       lines.on('line', (l) => l === `ready ${GHOSTS}` && resolve());

@@ -1,5 +1,5 @@
-// Plain XMPP clients for the chaos test and the blackhole bench, run inside a network namespace with
-// `ip netns exec`. Standalone on purpose (no build, no dependencies): each client logs in with PLAIN,
+// Plain XMPP clients for the chaos test and the benchmarks (login rate, idle sessions, blackhole), run on
+// loopback or inside a network namespace with `ip netns exec`. Standalone on purpose (no build, no dependencies): each client logs in with PLAIN,
 // binds, sends initial presence, then answers every XMPP ping until its link is cut.
 // usage: node ns-clients.cjs HOST PORT COUNT USER_PREFIX PASSWORD [CONCURRENCY]
 'use strict';
@@ -57,13 +57,16 @@ function login(i) {
 }
 
 async function main() {
+  const started = process.hrtime.bigint();
   const sockets = [];
   for (let next = 0; next < count; ) {
     const batch = [];
     for (let k = 0; k < concurrency && next < count; k++, next++) batch.push(login(next));
     sockets.push(...(await Promise.all(batch)));
   }
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
   process.stdout.write(`ready ${sockets.length}\n`);
+  process.stdout.write(`${JSON.stringify({ loggedIn: sockets.length, ms })}\n`);
   // Stay until killed; nothing here ever closes a socket on its own.
   setInterval(() => undefined, 1 << 30);
 }
