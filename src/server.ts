@@ -11,6 +11,7 @@ import { Presence } from './features/presence.js';
 import { Registration } from './features/register.js';
 import { installVersion } from './features/version.js';
 import type { Logger } from './log.js';
+import { adminRoutes } from './metrics/admin.js';
 import { createHttpServer } from './metrics/http.js';
 import { Metrics } from './metrics/metrics.js';
 import { Router } from './router/router.js';
@@ -98,7 +99,7 @@ export class Server implements C2SHost {
     const { config } = this;
     this.c2sListener = createTcpServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.accept(socket));
     await listen(this.c2sListener, config.listeners.c2s.port, config.listeners.c2s.host);
-    this.httpListener = createHttpServer({ metrics: this.ctx.metrics, ready: () => !this.stopping && this.c2sListener?.listening === true });
+    this.httpListener = createHttpServer({ metrics: this.ctx.metrics, ready: () => !this.stopping && this.c2sListener?.listening === true, extra: adminRoutes(this.ctx) });
     await listen(this.httpListener, config.listeners.http.port, config.listeners.http.host);
     this.watchdog.start();
     this.ctx.log.info({ event: 'server.started', domain: config.domain, c2s: this.addresses.c2s, http: this.addresses.http }, 'Vigil is serving');

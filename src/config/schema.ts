@@ -130,6 +130,12 @@ export const schema = {
   limits: {
     maxSessions: { doc: 'Sessions the server is sized for; `vigil doctor` checks the file-descriptor limit against it.', format: 'nat', default: 100000, env: 'VIGIL_LIMITS_MAX_SESSIONS' },
   },
+  admin: {
+    token: {
+      doc: 'Bearer token for the admin endpoints on the HTTP listener (/admin/sessions, which `vigil sessions` reads, and /admin/status). Empty: only loopback peers may use them. Set: every request must carry `Authorization: Bearer <token>`, from loopback too, since a reverse proxy on the same host makes every peer look local; the vigil commands send it from this file.',
+      format: String, default: '', env: 'VIGIL_ADMIN_TOKEN', sensitive: true,
+    },
+  },
   shutdown: {
     timeout: { doc: 'On SIGTERM, how long to wait for streams to close and messages to be stored before exiting anyway.', format: 'duration', default: '10s', env: 'VIGIL_SHUTDOWN_TIMEOUT' },
   },

@@ -34,6 +34,7 @@ export interface Config {
   };
   watchdog: { interval: number } & Record<ConnectionKind, WatchdogPolicy>;
   limits: { maxSessions: number };
+  admin: { token: string };
   shutdown: { timeout: number };
   log: { level: string };
 }
