@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type LoadOptions } from '../config/load.js';
+import { doctorCommand } from './doctor.js';
+import { sessionsCommand } from './sessions.js';
 import { startCommand } from './start.js';
 import { userCommand } from './user.js';
 
@@ -11,6 +13,10 @@ const USAGE = `usage: vigil <command> [--config FILE]
   user delete USER@DOMAIN       delete a user and everything stored for them
   user list                     list users
   config check                  validate the configuration and print each problem
+  sessions [--sort idle|jid] [--json]
+                                list the running server's sessions (most idle first)
+  doctor                        check config, certificate, ports, fd limit, kernel TCP settings
+                                and a running server's sockets; exit 1 on any error
 
 Every command reads --config FILE (or VIGIL_CONFIG) and VIGIL_* environment variables.`;
 
@@ -20,7 +26,7 @@ const EX_CONFIG = 78;
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { config: { type: 'string', short: 'c' }, password: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string', short: 'c' }, password: { type: 'string' }, sort: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   const [command, ...rest] = positionals;
@@ -29,6 +35,9 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 64;
   }
   const loadOptions: LoadOptions = { file: values.config };
+  const io = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) };
+  // doctor reports a bad configuration among its own findings, so it loads the file itself.
+  if (command === 'doctor') return doctorCommand(loadOptions, io);
   let config;
   try {
     config = loadConfig(loadOptions);
@@ -37,13 +46,14 @@ async function main(argv: string[]): Promise<number> {
     for (const problem of err.problems) console.error(problem);
     return EX_CONFIG;
   }
-  const io = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) };
   switch (command) {
     case 'start':
       await startCommand(config, loadOptions);
       return -1;
     case 'user':
       return userCommand(config, rest, values.password, io);
+    case 'sessions':
+      return sessionsCommand(config, { sort: values.sort, json: values.json }, io);
     case 'config':
       if (rest[0] !== 'check') break;
       console.log(`${values.config ?? process.env.VIGIL_CONFIG ?? '(defaults)'}: ok`);
