@@ -1,0 +1,48 @@
+// A Vigil server in a child process of its own, so a benchmark can read its RSS and CPU from /proc while
+// the load comes from elsewhere. Forked by bench/lib/server.mjs; speaks over the IPC channel:
+//   parent -> {config, users, prefix, password}; child -> {port, httpPort}
+//   parent -> {gc: true}; child -> {rss}      parent -> {stop: true}; child exits
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from './dist.mjs';
+
+const { loadConfig } = await load('config/load.js');
+const { Server } = await load('server.js');
+const { SqliteStorage } = await load('storage/sqlite.js');
+const { createLogger } = await load('log.js');
+const { makeUserRecord } = await load('c2s/sasl/credentials.js');
+
+process.once('message', async ({ config: overrides, users, prefix, password }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      domain: 'localhost',
+      listeners: { c2s: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+      storage: { driver: 'sqlite', path: join(dir, 'vigil.sqlite') },
+      c2s: { allowPlainWithoutTls: true },
+      log: { level: 'silent' },
+      ...overrides,
+    },
+  });
+  const storage = new SqliteStorage(config.storage.path);
+  // One credential derivation shared by every account: seeding is not what we measure, login cost is.
+  const { scram } = makeUserRecord('x', password, config.c2s.scramIterations);
+  for (let i = 0; i < users; i++) await storage.createUser({ username: `${prefix}${i}`, scram });
+  const server = new Server({ config, log: createLogger('silent'), storage });
+  await server.start();
+  globalThis.vigilServer = server;
+  process.send({ port: server.addresses.c2s, httpPort: server.addresses.http });
+  process.on('message', async (msg) => {
+    if (msg.gc) {
+      for (let i = 0; i < 3; i++) global.gc?.();
+      process.send({ rss: process.memoryUsage().rss, sessions: server.ctx.registry.size });
+    } else if (msg.stop) {
+      await server.stop();
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    }
+  });
+});

@@ -1,0 +1,63 @@
+import { fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const TICKS = 100; // USER_HZ on Linux
+
+/** Start the server child; resolves once it listens. */
+export async function startServer({ config = {}, users = 0, prefix = 'u', password = 'bench-secret' } = {}) {
+  const child = fork(here('./serve.mjs'), [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const reply = () => new Promise((resolve) => child.once('message', resolve));
+  child.send({ config, users, prefix, password });
+  const { port, httpPort } = await reply();
+  return {
+    pid: child.pid,
+    port,
+    httpPort,
+    /** RSS after a full GC, and the live session count. */
+    async measure() {
+      child.send({ gc: true });
+      return reply();
+    },
+    /** User + system CPU seconds the server has used so far. */
+    cpuSeconds() {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / TICKS;
+    },
+    async stop() {
+      child.send({ stop: true });
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+/**
+ * COUNT plain clients (test/helpers/plain-clients.cjs) in a process of their own, optionally inside a
+ * network namespace; resolves with their login time once all are bound.
+ */
+export async function startClients({ host = '127.0.0.1', port, count, prefix = 'u', password = 'bench-secret', concurrency = 100, netns }) {
+  const script = here('../../test/helpers/plain-clients.cjs');
+  const argv = [script, host, String(port), String(count), prefix, password, String(concurrency)];
+  const child = netns ? spawn('ip', ['netns', 'exec', netns, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const result = await new Promise((resolve, reject) => {
+    lines.on('line', (line) => line.startsWith('{') && resolve(JSON.parse(line)));
+    child.once('exit', (code) => reject(new Error(`clients exited with ${code}`)));
+  });
+  return {
+    ...result,
+    pid: child.pid,
+    kill() {
+      if (child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    },
+  };
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
