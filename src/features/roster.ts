@@ -92,26 +92,6 @@ export function installRoster(ctx: Context, rosters: Rosters, remover: ContactRe
     });
   });
 
-  // An iq to another account's bare JID is answered by the server on that account's behalf (RFC 6120
-  // §10.5.4), and nobody but the account may read or change its roster (RFC 6121 §2.3.3). The router has
-  // no hook for iqs to other accounts yet (it answers <service-unavailable/>), so this one case is caught
-  // before it: move it into Router.routeIq when such a hook exists.
-  const route = ctx.router.route.bind(ctx.router);
-  ctx.router.route = (stanza, from) => {
-    if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set') && isOtherAccountsRoster(stanza, from)) {
-      from.send(stanzaError(stanza, 'forbidden', "only the account itself may read or change its roster"));
-      return;
-    }
-    route(stanza, from);
-  };
-
-  function isOtherAccountsRoster(iq: Element, from: Session): boolean {
-    const to = iq.attrs.to as string | undefined;
-    if (to === undefined || !iq.getChild('query', NS.ROSTER)) return false;
-    const parsed = tryParseJid(to);
-    return parsed !== undefined && !parsed.resource && parsed.local !== '' && bareOf(parsed) !== from.bareJid && ctx.router.isLocal(bareOf(parsed));
-  }
-
   async function get(iq: Element, session: Session, payload: Element): Promise<Element> {
     session.rosterRequested = true;
     const { version, items } = await rosters.all(session.username!);

@@ -192,6 +192,12 @@ export class Router {
       }
       return;
     }
+    if (!to!.includes('/') && to!.includes('@') && this.isLocal(to!)) {
+      // The server answers for another account (RFC 6120 §10.5.4); what is private to an account, such as its
+      // roster, only the account itself may touch (RFC 6121 §2.3.3).
+      this.bounce(iq, from, this.accountIq.has(ns) ? 'forbidden' : 'service-unavailable');
+      return;
+    }
     const session = this.ctx.registry.getByFullJid(to!);
     if (session?.isBound) {
       this.deliver(iq, session);
