@@ -9,6 +9,7 @@ module.exports = {
   // Our sources import './x.js' as Node ESM resolution asks; jest finds the .ts beside it.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transformIgnorePatterns: ['/node_modules/(?!(ltx|@xmpp)/)'],
+  globalSetup: '<rootDir>/test/global-setup.cjs',
   testTimeout: 20000,
   maxWorkers: 2,
 };
