@@ -27,7 +27,7 @@ function policySchema(kind: KindName, d: PolicyDefaults) {
   const env = (key: string) => `VIGIL_WATCHDOG_${kind.toUpperCase()}_${key}`;
   return {
     probeAfter: {
-      doc: 'Send one probe when nothing has been received from the peer for this long. Received bytes are the only proof of life; our own writes never count.',
+      doc: 'Send one probe when nothing has been received from the peer for this long. Received bytes are the only proof of life; our own writes never count. Clients: 120 s, well inside the 1800 s a NAT typically keeps an idle flow and slow enough not to wake a phone often; with probeTimeout a dead client is gone within 151 s (Openfire: 6 min; Prosody: ~28 min).',
       format: 'duration', default: d.probeAfter, env: env('PROBE_AFTER'),
     },
     probe: {
@@ -35,35 +35,35 @@ function policySchema(kind: KindName, d: PolicyDefaults) {
       format: ['xmpp-ping', 'whitespace', 'none'], default: d.probe, env: env('PROBE'),
     },
     probeTimeout: {
-      doc: 'Close with reason probe-timeout when nothing has been received within this long after the probe was sent.',
+      doc: 'Close with reason probe-timeout when nothing has been received within this long after the probe was sent. 30 s lets a phone on a poor link answer (ejabberd waits 32 s).',
       format: 'duration', default: d.probeTimeout, env: env('PROBE_TIMEOUT'),
     },
     maxIdle: {
-      doc: 'Close with reason idle when nothing has been received for this long, whatever the probes did. 0 turns it off.',
+      doc: 'Close with reason idle when nothing has been received for this long, whatever the probes did. 0 turns it off. Off for clients, whose probes decide; on for servers, which may not answer probes.',
       format: 'duration', default: d.maxIdle, env: env('MAX_IDLE'),
     },
     keepaliveAfter: {
-      doc: 'Send a keepalive (a space; a ping frame on WebSocket) when nothing has been sent for this long, so NATs and L4 balancers keep the flow. 0 turns it off.',
+      doc: 'Send a keepalive (a space; a ping frame on WebSocket) when nothing has been sent for this long, so NATs and L4 balancers keep the flow. 0 turns it off. Off for TCP clients, which keep their own flows alive; 50 s on WebSocket, under the 60 s idle limit of common proxies.',
       format: 'duration', default: d.keepaliveAfter, env: env('KEEPALIVE_AFTER'),
     },
     unauthenticatedTimeout: {
-      doc: 'Close with reason unauthenticated a stream that has not authenticated and bound within this long of being accepted: half-finished negotiations are a cheap denial of service.',
+      doc: 'Close with reason unauthenticated a stream that has not authenticated and bound within this long of being accepted: half-finished negotiations are a cheap denial of service. 30 s: a real client needs well under a second (Prosody allows 5 min).',
       format: 'duration', default: d.unauthenticatedTimeout, env: env('UNAUTHENTICATED_TIMEOUT'),
     },
     writeStallTimeout: {
-      doc: 'Close with reason write-stall when bytes wait to be written and the peer has taken none of them for this long (a peer that does not read).',
+      doc: 'Close with reason write-stall when bytes wait to be written and the peer has taken none of them for this long (a peer that does not read). 30 s, as Openfire: long for a congested link, short enough that a frozen client does not hold memory.',
       format: 'duration', default: d.writeStallTimeout, env: env('WRITE_STALL_TIMEOUT'),
     },
     maxSendQueue: {
-      doc: 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer.',
+      doc: 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer. 1 MiB is four stanzas of the largest size; a client that reads never comes close.',
       format: 'bytes', default: d.maxSendQueue, env: env('MAX_SEND_QUEUE'),
     },
     closeTimeout: {
-      doc: 'After sending </stream:stream>, reset the socket (RST) if the peer has not closed within this long, so the kernel keeps no orphan socket retransmitting to a dead peer.',
+      doc: 'After sending </stream:stream>, reset the socket (RST) if the peer has not closed within this long, so the kernel keeps no orphan socket retransmitting to a dead peer. 5 s, as Prosody: plenty for a live peer to answer.',
       format: 'duration', default: d.closeTimeout, env: env('CLOSE_TIMEOUT'),
     },
     tcpKeepAlive: {
-      doc: 'SO_KEEPALIVE initial delay; the kernel then probes on its own. 0 turns it off.',
+      doc: 'SO_KEEPALIVE initial delay; the kernel then probes on its own. 0 turns it off. 60 s: a second line of defence on streams whose probes are off.',
       format: 'duration', default: d.tcpKeepAlive, env: env('TCP_KEEPALIVE'),
     },
   };
