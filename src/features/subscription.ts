@@ -71,15 +71,19 @@ export class Subscriptions implements ContactRemover {
 
   // Outbound: the user's side (RFC 6121 §3.1.2, §3.1.5, §3.2.2, §3.3.2)
 
+  /** A step that would add a visible roster item to a full roster is refused; true when it was. */
+  private async refuseNewItem(from: Session, mine: RosterItem | undefined, original: Element): Promise<boolean> {
+    if ((mine && !mine.hidden) || !(await this.rosters.full(from.username!))) return false;
+    from.send(stanzaError(original, 'not-allowed', `your roster is full (${this.ctx.config.c2s.maxRosterItems} items)`, 'cancel'));
+    return true;
+  }
+
   /** `original` is the stanza as the session sent it: errors go back to that resource. */
   private async sendSubscribe(from: Session, contact: string, out: Element, original: Element): Promise<void> {
     const user = from.bareJid!;
     const username = from.username!;
     const mine = await this.rosters.item(username, contact);
-    if ((!mine || mine.hidden) && (await this.rosters.full(username))) {
-      from.send(stanzaError(original, 'not-allowed', `your roster is full (${this.ctx.config.c2s.maxRosterItems} items)`, 'cancel'));
-      return;
-    }
+    if (await this.refuseNewItem(from, mine, original)) return;
     const contactUser = accountOf(contact);
     const exists = (await this.ctx.storage.getUser(contactUser)) !== undefined;
     if (exists) {
@@ -102,10 +106,7 @@ export class Subscriptions implements ContactRemover {
     const user = from.bareJid!;
     const username = from.username!;
     const mine = await this.rosters.item(username, contact);
-    if ((!mine || mine.hidden) && (await this.rosters.full(username))) {
-      from.send(stanzaError(original, 'not-allowed', `your roster is full (${this.ctx.config.c2s.maxRosterItems} items)`, 'cancel'));
-      return;
-    }
+    if (await this.refuseNewItem(from, mine, original)) return;
     if (mine?.pendingIn) {
       // Approval of a pending request: None -> From, To -> Both.
       await this.rosters.put(username, { ...mine, subscription: mine.subscription === 'to' ? 'both' : 'from', pendingIn: null, approved: false, hidden: false });

@@ -27,7 +27,7 @@ export function lingeringOnPort(serverPort: number, peerIp?: string): string[] {
 }
 
 /** Poll until the predicate holds or the time is up; the caller asserts afterwards, so a failure shows the state. */
-export async function eventually(predicate: () => boolean, timeout = 3000, every = 50): Promise<void> {
+export async function eventually(predicate: () => boolean | Promise<boolean>, timeout = 3000, every = 50): Promise<void> {
   const deadline = Date.now() + timeout;
-  while (!predicate() && Date.now() < deadline) await new Promise((r) => setTimeout(r, every));
+  while (!(await predicate()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, every));
 }
