@@ -15,7 +15,9 @@ in order once the session has started (after the roster fetch and initial presen
                                                                   until such a presence arrived (bare JID
                                                                   matches any resource; counts earlier ones)
     {"do": "presence", "to": JID?, "type": TYPE?}                 send a presence (initial when no to/type)
-    {"do": "get_roster", "timeout": S}                            fetch the roster, print it
+    {"do": "get_roster", "full": false, "timeout": S}             fetch the roster, print it; versioned
+                                                                  (XEP-0237: an unchanged one comes back
+                                                                  empty) unless full asks for all of it
     {"do": "add_contact", "jid": JID, "until": ["to", "both"], "timeout": S}
                                                                   roster add + subscribe, until our roster
                                                                   item for JID has one of those states
@@ -29,14 +31,16 @@ in order once the session has started (after the roster fetch and initial presen
 
 Only SCRAM is allowed (slixmpp picks the strongest the server offers); STARTTLS is required and the
 certificate is not verified (the test one is self-signed). Incoming subscription requests are accepted
-and answered with a subscription back (slixmpp's auto_authorize and auto_subscribe defaults).
+and answered with a subscription back (slixmpp's auto_authorize and auto_subscribe, set explicitly). Pings
+(XEP-0199) are answered, as the xep_0199 plugin does, except while frozen; each answered one is a 'pinged'
+event.
 
 Every wait is bounded (default --wait seconds, 10). Each event is one JSON line on stdout, with 't' the
 wall clock in seconds: session_start (bound JID, the SASL mechanism seen in the stream log, tls), ready
 (roster fetched, initial presence sent), sent, message (from, body, delay + stamp when it carries a
-{urn:xmpp:delay}delay), message_error, presence (from, type), roster, roster_push, roster_set_failed,
-subscription, subscribed, failed_auth, failed_all_auth, stream_error, connection_failed, timeout,
-dying, freezing, disconnected, error, done. The stream log goes to stderr with --verbose.
+{urn:xmpp:delay}delay), message_error, presence (from, type), pinged (from, id), roster (items, ver;
+unchanged when the answer is empty), roster_push, roster_set_failed, subscription, subscribed, failed_auth,
+failed_all_auth, stream_error, connection_failed, timeout, dying, freezing, disconnected, error, done. The stream log goes to stderr with --verbose.
 
 Exit status: 0 done, 2 authentication failed, 3 a wait timed out, 4 connection lost or failed,
 5 bad actions or other error. A missing slixmpp exits 6 saying which package to install.
@@ -56,6 +60,8 @@ import time
 try:
     import slixmpp
     from slixmpp.exceptions import IqError, IqTimeout
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher import StanzaPath
 except ImportError:  # pragma: no cover - reported to the test as a clear failure
     print(json.dumps({'event': 'error', 'error': 'slixmpp is not installed: apt-get install python3-slixmpp'}), flush=True)
     sys.exit(6)
@@ -111,6 +117,13 @@ class Driver(slixmpp.ClientXMPP):
         # Only SCRAM: slixmpp then picks the strongest of these the server offers.
         self['feature_mechanisms'].use_mechs = set(SCRAM_MECHS)
         self['feature_mechanisms'].unencrypted_plain = False
+        # XEP-0199: answer the server's pings (the watchdog's probes) with a result, as a live client does.
+        # No keepalive of our own: we must not send anything a probe did not ask for.
+        self.register_plugin('xep_0199', {'keepalive': False})
+        self.register_handler(Callback('PingSeen', StanzaPath('iq@type=get/ping'), self.on_ping))
+        # Subscription requests are approved and answered with one back (slixmpp's defaults, said out loud).
+        self.auto_authorize = True
+        self.auto_subscribe = True
         # The test certificate is self-signed.
         self.ssl_context.check_hostname = False
         self.ssl_context.verify_mode = ssl.CERT_NONE
@@ -165,6 +178,10 @@ class Driver(slixmpp.ClientXMPP):
             self.messages.append(record)
         self.poke()
 
+    def on_ping(self, iq):
+        # The xep_0199 plugin sends the result; this only reports the ping.
+        emit('pinged', **{'from': str(iq['from']), 'id': iq['id']})
+
     def on_presence(self, pres):
         xml = pres.xml
         record = {'from': str(pres['from']), 'type': xml.get('type', 'available'), 'show': pres['show'] or None,
@@ -176,9 +193,14 @@ class Driver(slixmpp.ClientXMPP):
     def on_roster_update(self, iq):
         if iq['type'] not in ('result', 'set'):
             return  # get_roster's callback sees errors too; fetch_roster reports those
+        query = iq.xml.find('{jabber:iq:roster}query')
+        if query is None:  # XEP-0237: the roster did not change since the version we sent
+            emit('roster', items=None, unchanged=True)
+            self.poke()
+            return
         items = [{'jid': str(jid), 'subscription': item['subscription'], 'ask': item['ask'] or None}
                  for jid, item in iq['roster']['items'].items()]
-        emit('roster_push' if iq['type'] == 'set' else 'roster', items=items)
+        emit('roster_push' if iq['type'] == 'set' else 'roster', items=items, ver=query.get('ver'))
         self.poke()
 
     def on_changed_subscription(self, pres):
@@ -237,7 +259,9 @@ async def wait_until(xmpp, predicate, timeout, what):
             pass
 
 
-async def fetch_roster(xmpp, timeout):
+async def fetch_roster(xmpp, timeout, full=False):
+    if full:
+        xmpp.client_roster.version = ''  # 'no cached roster': the server must send all of it
     try:
         await xmpp.get_roster(timeout=timeout)
         return True
@@ -278,7 +302,7 @@ async def run(xmpp, args, actions):
                 kwargs['ptype'] = action['type']
             xmpp.send_presence(**kwargs)
         elif do == 'get_roster':
-            await fetch_roster(xmpp, timeout)
+            await fetch_roster(xmpp, timeout, bool(action.get('full')))
         elif do in ('add_contact', 'wait_subscription'):
             jid = action['jid']
             until = action.get('until', ['to', 'both'] if do == 'add_contact' else ['both'])

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startServer, type TestServer } from '../helpers/server';
+import { metricValue, startServer, type TestServer } from '../helpers/server';
 
 /**
  * Interop with a client nobody here wrote: slixmpp from Debian (python3-slixmpp), driven by
@@ -12,7 +12,7 @@ const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, 'slix_client.py');
 const INSTALL = 'the interop tests need slixmpp for /usr/bin/python3: apt-get install python3-slixmpp';
 
-jest.setTimeout(30000);
+jest.setTimeout(40000);
 
 interface SlixEvent {
   event: string;
@@ -113,6 +113,15 @@ async function succeeded(run: SlixRun): Promise<SlixEvent[]> {
 
 const of = (events: SlixEvent[], name: string) => events.filter((e) => e.event === name);
 
+/** The other's item in the last full roster the client fetched (the 'roster' event of get_roster). */
+function lastRosterItem(events: SlixEvent[], jid: string): Record<string, unknown> | undefined {
+  const rosters = of(events, 'roster');
+  const items = (rosters[rosters.length - 1]?.items ?? []) as Record<string, unknown>[];
+  return items.find((i) => i.jid === jid);
+}
+
+const presencesFrom = (events: SlixEvent[], jid: string) => of(events, 'presence').filter((p) => p.from === jid);
+
 let srv: TestServer;
 
 beforeAll(async () => {
@@ -126,6 +135,10 @@ beforeAll(async () => {
   await srv.addUser('carol', 'christmas');
   await srv.addUser('dave', 'diver');
   await srv.addUser('erin', 'earnest');
+  await srv.addUser('frank', 'furter');
+  await srv.addUser('grace', 'hopper');
+  await srv.addUser('heidi', 'alps');
+  await srv.addUser('ivan', 'terrible');
 });
 
 afterEach(() => {
@@ -239,5 +252,139 @@ describe('interop with slixmpp (python3-slixmpp)', () => {
     expect(fromDave.map((p) => p.type)).toEqual(['available', 'unavailable']);
     // The socket closed with the process: no watchdog timeout should be needed to notice.
     expect(Number(fromDave[1].t) - Number(dying.t)).toBeLessThan(5);
+  });
+
+  it('two slixmpp users add each other, end with subscription both, see each other online and chat', async () => {
+    // Both send a subscription request at once (grace while frank is still offline: hers waits for him), and
+    // slixmpp approves each incoming one and asks back (auto_authorize, auto_subscribe). The server's roster
+    // is the judge: 'both' on each side, from the pushes and from a fresh roster fetch.
+    const grace = slix(srv.port, 'grace@localhost/desk', 'hopper', [
+      { do: 'add_contact', jid: 'frank@localhost', until: ['both'], timeout: 15 },
+      { do: 'wait_presence', from: 'frank@localhost/laptop', type: 'available' },
+      { do: 'send', to: 'frank@localhost', body: 'hi frank, grace here' },
+      { do: 'wait_messages', count: 1 },
+      { do: 'get_roster', full: true },
+      { do: 'disconnect' },
+    ]);
+    await grace.waitFor((e) => e.event === 'ready', 'grace ready');
+    const frank = slix(srv.port, 'frank@localhost/laptop', 'furter', [
+      { do: 'add_contact', jid: 'grace@localhost', until: ['both'], timeout: 15 },
+      { do: 'wait_presence', from: 'grace@localhost/desk', type: 'available' },
+      { do: 'send', to: 'grace@localhost', body: 'hi grace, frank here' },
+      { do: 'wait_messages', count: 1 },
+      { do: 'get_roster', full: true },
+      { do: 'disconnect' },
+    ]);
+    const [graceEvents, frankEvents] = await Promise.all([succeeded(grace), succeeded(frank)]);
+
+    for (const [events, other] of [
+      [graceEvents, 'frank@localhost'],
+      [frankEvents, 'grace@localhost'],
+    ] as const) {
+      expect(of(events, 'roster_set_failed')).toEqual([]);
+      expect(of(events, 'subscribed')).toEqual([expect.objectContaining({ jid: other, subscription: 'both' })]);
+      expect(lastRosterItem(events, other)).toEqual({ jid: other, subscription: 'both', ask: null });
+      expect(of(events, 'message_error')).toEqual([]);
+    }
+    expect(presencesFrom(graceEvents, 'frank@localhost/laptop').map((p) => p.type)).toContain('available');
+    expect(presencesFrom(frankEvents, 'grace@localhost/desk').map((p) => p.type)).toContain('available');
+    expect(of(graceEvents, 'message')).toEqual([expect.objectContaining({ from: 'frank@localhost/laptop', body: 'hi grace, frank here', type: 'chat' })]);
+    expect(of(frankEvents, 'message')).toEqual([expect.objectContaining({ from: 'grace@localhost/desk', body: 'hi frank, grace here', type: 'chat' })]);
+  });
+
+  it('tells a contact that a SIGKILLed slixmpp client is unavailable', async () => {
+    // Mutual subscription this time (not directed presence): heidi adds ivan, ivan's slixmpp approves and asks back.
+    const heidi = slix(srv.port, 'heidi@localhost/hut', 'alps', [
+      { do: 'add_contact', jid: 'ivan@localhost', until: ['both'], timeout: 15 },
+      { do: 'wait_presence', from: 'ivan@localhost/raft', type: 'available' },
+      { do: 'send', to: 'ivan@localhost', body: 'I see you online' },
+      { do: 'wait_presence', from: 'ivan@localhost/raft', type: 'unavailable', timeout: 10 },
+      { do: 'disconnect' },
+    ]);
+    const ivan = slix(srv.port, 'ivan@localhost/raft', 'terrible', [
+      { do: 'wait_subscription', jid: 'heidi@localhost', until: ['both'], timeout: 15 },
+      { do: 'wait_presence', from: 'heidi@localhost/hut', type: 'available' },
+      { do: 'wait_messages', count: 1 },
+      { do: 'die' },
+    ]);
+    const ivanExit = await ivan.exited;
+    expect(ivanExit.signal).toBe('SIGKILL');
+    const [dying] = of(ivanExit.events, 'dying');
+    expect(dying).toBeDefined();
+    expect(of(ivanExit.events, 'disconnected')).toEqual([]);
+
+    const heidiEvents = await succeeded(heidi);
+    expect(of(heidiEvents, 'subscribed')).toEqual([expect.objectContaining({ jid: 'ivan@localhost', subscription: 'both' })]);
+    const types = presencesFrom(heidiEvents, 'ivan@localhost/raft').map((p) => p.type);
+    expect(types).toContain('available');
+    // One unavailable, last: nothing says he is back.
+    expect(types.filter((t) => t === 'unavailable')).toHaveLength(1);
+    expect(types[types.length - 1]).toBe('unavailable');
+    const gone = presencesFrom(heidiEvents, 'ivan@localhost/raft').find((p) => p.type === 'unavailable')!;
+    // The kernel closed the socket with the process: RFC 6121 work is owed within a second, no watchdog needed.
+    expect(Number(gone.t) - Number(dying.t)).toBeLessThan(2);
+  });
+
+  describe('with a short watchdog', () => {
+    let fast: TestServer;
+
+    beforeAll(async () => {
+      fast = await startServer({ c2s: { allowPlainWithoutTls: false }, watchdog: { interval: '100ms', c2s: { probeAfter: '1s', probeTimeout: '1s' } } } as never, { tls: true });
+      await fast.addUser('judy', 'justice');
+      await fast.addUser('mallory', 'malice');
+    });
+
+    afterAll(async () => {
+      for (const proc of running) kill(proc);
+      await fast?.stop();
+    });
+
+    it('reaps a frozen slixmpp client, tells its contact it is unavailable, and keeps the contact that answers pings', async () => {
+      // Mallory's event loop blocks with her socket open: the kernel still takes the server's bytes, but she reads
+      // nothing and answers no ping. Judy answers every ping (xep_0199) and stays silent otherwise.
+      const judy = slix(fast.port, 'judy@localhost/bench', 'justice', [
+        { do: 'add_contact', jid: 'mallory@localhost', until: ['both'], timeout: 15 },
+        { do: 'wait_presence', from: 'mallory@localhost/den', type: 'available' },
+        { do: 'send', to: 'mallory@localhost', body: 'freeze now' },
+        { do: 'wait_presence', from: 'mallory@localhost/den', type: 'unavailable', timeout: 10 },
+        // Stay on, silent, long enough to be probed again and again: a live client must not be reaped.
+        { do: 'sleep', seconds: 4 },
+        { do: 'get_roster', full: true },
+        { do: 'disconnect' },
+      ]);
+      const mallory = slix(fast.port, 'mallory@localhost/den', 'malice', [
+        { do: 'wait_subscription', jid: 'judy@localhost', until: ['both'], timeout: 15 },
+        { do: 'wait_presence', from: 'judy@localhost/bench', type: 'available' },
+        { do: 'wait_messages', count: 1 },
+        { do: 'freeze', seconds: 30 },
+      ]);
+      const frozen = await mallory.waitFor((e) => e.event === 'freezing', 'mallory freezing');
+
+      const judyEvents = await succeeded(judy);
+      const types = presencesFrom(judyEvents, 'mallory@localhost/den').map((p) => p.type);
+      expect(types.filter((t) => t === 'unavailable')).toHaveLength(1);
+      expect(types[types.length - 1]).toBe('unavailable');
+      const gone = presencesFrom(judyEvents, 'mallory@localhost/den').find((p) => p.type === 'unavailable')!;
+      // Silent for probeAfter, then probeTimeout without an answer, then the next tick: about 2 s, never a ghost.
+      const after = Number(gone.t) - Number(frozen.t);
+      expect(after).toBeGreaterThan(0);
+      expect(after).toBeLessThan(5);
+
+      // Judy was probed while silent and answered: she is still on, and left by her own clean disconnect.
+      const pings = of(judyEvents, 'pinged');
+      expect(pings.length).toBeGreaterThanOrEqual(2);
+      for (const p of pings) expect(p.from).toBe('localhost');
+      expect(of(judyEvents, 'stream_error')).toEqual([]);
+      expect(of(judyEvents, 'disconnected')).toHaveLength(1);
+      expect(of(judyEvents, 'done')).toHaveLength(1);
+      expect(lastRosterItem(judyEvents, 'mallory@localhost')).toEqual({ jid: 'mallory@localhost', subscription: 'both', ask: null });
+
+      // Exactly one session was reaped for not answering its probe: mallory's.
+      expect(metricValue(await fast.metrics(), 'vigil_sessions_closed_total', { kind: 'c2s', reason: 'probe-timeout' })).toBe(1);
+      // Mallory is still frozen (her process alive): it was the watchdog, not her socket closing, that ended her session.
+      expect(mallory.proc.exitCode).toBeNull();
+      expect(mallory.proc.signalCode).toBeNull();
+      kill(mallory.proc);
+    });
   });
 });
