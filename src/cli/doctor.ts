@@ -16,10 +16,7 @@ import type { Io } from './sessions.js';
 export async function doctorCommand(loadOptions: LoadOptions, io: Io): Promise<number> {
   const findings = await diagnose(loadOptions);
   for (const f of findings) io.out(formatFinding(f));
-  const errors = findings.filter((f) => f.level === 'error').length;
-  const advices = findings.filter((f) => f.level === 'advice').length;
-  io.out(errors > 0 ? `${errors} error${errors === 1 ? '' : 's'}, ${advices} advice` : `no errors, ${advices} advice`);
-  return errors > 0 ? 1 : 0;
+  return findings.some((f) => f.level === 'error') ? 1 : 0;
 }
 
 export async function diagnose(loadOptions: LoadOptions): Promise<Finding[]> {
