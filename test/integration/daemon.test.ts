@@ -156,6 +156,7 @@ describe('SIGHUP', () => {
     // The same sessions are now probed: a and b answer and stay, c does not and is closed for it.
     expect(await c.streamError()).toMatchObject({ condition: 'connection-timeout', text: expect.stringContaining('probe-timeout') });
     await daemon.waitForLog((l) => l.event === 'session.closed' && String(l.jid).startsWith('c@'));
+    await c.closed; // fully closed, so afterEach's destroy() (a reset) has nothing half-closed to trip on
     await eventually(() => pingsA.count >= 3 && pingsB.count >= 3, 10_000);
     expect([pingsA.count >= 3, pingsB.count >= 3]).toEqual([true, true]);
     expect([a.socketClosed, b.socketClosed]).toEqual([false, false]);
@@ -171,6 +172,7 @@ describe('SIGHUP', () => {
     const d = await login(s, 'd'); // a new session gets the 300 ms policy that stays in force
     expect(await d.streamError()).toMatchObject({ condition: 'connection-timeout', text: expect.stringContaining('probe-timeout') });
     await daemon.waitForLog((l) => l.event === 'session.closed' && String(l.jid).startsWith('d@'));
+    await d.closed;
     await eventually(() => pingsA.count >= before + 2, 10_000);
     expect(pingsA.count).toBeGreaterThanOrEqual(before + 2);
     expect([a.socketClosed, b.socketClosed]).toEqual([false, false]);
