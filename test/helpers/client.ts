@@ -221,7 +221,11 @@ export class TestClient {
 
   /** Vanish without a word (RST). */
   destroy(): void {
-    (this.socket as Socket).resetAndDestroy?.();
+    try {
+      if (!this.socket.destroyed) this.socket.resetAndDestroy();
+    } catch {
+      // A TLS socket has no TCP handle of its own to reset; destroying it is the best we can do.
+    }
     this.socket.destroy();
   }
 
