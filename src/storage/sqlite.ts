@@ -46,6 +46,7 @@ interface RosterRow {
 /** The embedded default: one SQLite file, WAL mode, schema migrated at open. */
 export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -54,6 +55,13 @@ export class SqliteStorage implements Storage {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+  }
+
+  /** Prepared once per SQL text: compiling a statement costs more than running it. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
   }
 
   private migrate(): void {
@@ -66,67 +74,67 @@ export class SqliteStorage implements Storage {
   }
 
   async getUser(username: string): Promise<UserRecord | undefined> {
-    const row = this.db.prepare('SELECT username, scram FROM users WHERE username = ?').get(username) as { username: string; scram: string } | undefined;
+    const row = this.stmt('SELECT username, scram FROM users WHERE username = ?').get(username) as { username: string; scram: string } | undefined;
     return row ? { username: row.username, scram: JSON.parse(row.scram) } : undefined;
   }
 
   async createUser(user: UserRecord): Promise<boolean> {
-    const info = this.db.prepare('INSERT OR IGNORE INTO users (username, scram, created_at) VALUES (?, ?, ?)').run(user.username, JSON.stringify(user.scram), Date.now());
+    const info = this.stmt('INSERT OR IGNORE INTO users (username, scram, created_at) VALUES (?, ?, ?)').run(user.username, JSON.stringify(user.scram), Date.now());
     return info.changes === 1;
   }
 
   async setCredentials(user: UserRecord): Promise<boolean> {
-    return this.db.prepare('UPDATE users SET scram = ? WHERE username = ?').run(JSON.stringify(user.scram), user.username).changes === 1;
+    return this.stmt('UPDATE users SET scram = ? WHERE username = ?').run(JSON.stringify(user.scram), user.username).changes === 1;
   }
 
   async deleteUser(username: string): Promise<boolean> {
     return this.db.transaction(() => {
-      this.db.prepare('DELETE FROM offline_messages WHERE username = ?').run(username);
-      this.db.prepare('DELETE FROM roster_items WHERE username = ?').run(username);
-      this.db.prepare('DELETE FROM roster_versions WHERE username = ?').run(username);
-      return this.db.prepare('DELETE FROM users WHERE username = ?').run(username).changes === 1;
+      this.stmt('DELETE FROM offline_messages WHERE username = ?').run(username);
+      this.stmt('DELETE FROM roster_items WHERE username = ?').run(username);
+      this.stmt('DELETE FROM roster_versions WHERE username = ?').run(username);
+      return this.stmt('DELETE FROM users WHERE username = ?').run(username).changes === 1;
     })();
   }
 
   async listUsers(): Promise<string[]> {
-    return (this.db.prepare('SELECT username FROM users ORDER BY username').all() as { username: string }[]).map((r) => r.username);
+    return (this.stmt('SELECT username FROM users ORDER BY username').all() as { username: string }[]).map((r) => r.username);
   }
 
   async storeOffline(username: string, xml: string, stamp: Date, limit: number): Promise<boolean> {
     return this.db.transaction(() => {
-      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number };
+      const { n } = this.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number };
       if (n >= limit) return false;
-      this.db.prepare('INSERT INTO offline_messages (username, xml, stamp) VALUES (?, ?, ?)').run(username, xml, stamp.getTime());
+      this.stmt('INSERT INTO offline_messages (username, xml, stamp) VALUES (?, ?, ?)').run(username, xml, stamp.getTime());
       return true;
     })();
   }
 
   async takeOffline(username: string): Promise<OfflineMessage[]> {
     return this.db.transaction(() => {
-      const rows = this.db.prepare('SELECT id, xml, stamp FROM offline_messages WHERE username = ? ORDER BY id').all(username) as { id: number; xml: string; stamp: number }[];
-      this.db.prepare('DELETE FROM offline_messages WHERE username = ?').run(username);
+      const rows = this.stmt('SELECT id, xml, stamp FROM offline_messages WHERE username = ? ORDER BY id').all(username) as { id: number; xml: string; stamp: number }[];
+      this.stmt('DELETE FROM offline_messages WHERE username = ?').run(username);
       return rows.map((r) => ({ id: r.id, xml: r.xml, stamp: new Date(r.stamp) }));
     })();
   }
 
   async countOffline(username: string): Promise<number> {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number }).n;
+    return (this.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number }).n;
   }
 
   async getRoster(username: string): Promise<{ version: number; items: RosterItem[] }> {
-    const rows = this.db.prepare('SELECT * FROM roster_items WHERE username = ? ORDER BY jid').all(username) as RosterRow[];
+    const rows = this.stmt('SELECT * FROM roster_items WHERE username = ? ORDER BY jid').all(username) as RosterRow[];
     return { version: this.rosterVersion(username), items: rows.map(toItem) };
   }
 
   async getRosterItem(username: string, jid: string): Promise<RosterItem | undefined> {
-    const row = this.db.prepare('SELECT * FROM roster_items WHERE username = ? AND jid = ?').get(username, jid) as RosterRow | undefined;
+    const row = this.stmt('SELECT * FROM roster_items WHERE username = ? AND jid = ?').get(username, jid) as RosterRow | undefined;
     return row ? toItem(row) : undefined;
   }
 
   async putRosterItem(username: string, item: RosterItem): Promise<number> {
     return this.db.transaction(() => {
-      this.db
-        .prepare(`INSERT OR REPLACE INTO roster_items (username, jid, name, subscription, ask, pending_in, approved, groups, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      this
+        .stmt(`INSERT OR REPLACE INTO roster_items (username, jid, name, subscription, ask, pending_in, approved, groups, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
         .run(username, item.jid, item.name, item.subscription, item.ask ? 1 : 0, item.pendingIn, item.approved ? 1 : 0, JSON.stringify(item.groups), item.hidden ? 1 : 0);
       return this.bumpVersion(username);
     })();
@@ -134,14 +142,14 @@ export class SqliteStorage implements Storage {
 
   async deleteRosterItem(username: string, jid: string): Promise<number | undefined> {
     return this.db.transaction(() => {
-      const changed = this.db.prepare('DELETE FROM roster_items WHERE username = ? AND jid = ?').run(username, jid).changes;
+      const changed = this.stmt('DELETE FROM roster_items WHERE username = ? AND jid = ?').run(username, jid).changes;
       return changed ? this.bumpVersion(username) : undefined;
     })();
   }
 
   async countRoster(username: string): Promise<RosterCounts> {
-    const row = this.db
-      .prepare('SELECT COALESCE(SUM(hidden = 0), 0) AS items, COALESCE(SUM(pending_in IS NOT NULL), 0) AS pendingIn FROM roster_items WHERE username = ?')
+    const row = this
+      .stmt('SELECT COALESCE(SUM(hidden = 0), 0) AS items, COALESCE(SUM(pending_in IS NOT NULL), 0) AS pendingIn FROM roster_items WHERE username = ?')
       .get(username) as RosterCounts;
     return { items: row.items, pendingIn: row.pendingIn };
   }
@@ -151,13 +159,13 @@ export class SqliteStorage implements Storage {
   }
 
   private rosterVersion(username: string): number {
-    const row = this.db.prepare('SELECT version FROM roster_versions WHERE username = ?').get(username) as { version: number } | undefined;
+    const row = this.stmt('SELECT version FROM roster_versions WHERE username = ?').get(username) as { version: number } | undefined;
     return row?.version ?? 0;
   }
 
   private bumpVersion(username: string): number {
     const version = this.rosterVersion(username) + 1;
-    this.db.prepare('INSERT OR REPLACE INTO roster_versions (username, version) VALUES (?, ?)').run(username, version);
+    this.stmt('INSERT OR REPLACE INTO roster_versions (username, version) VALUES (?, ?)').run(username, version);
     return version;
   }
 }

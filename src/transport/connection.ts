@@ -77,8 +77,21 @@ export class Connection {
     if (this.socket.writableLength === 0) this.lastWriteProgressAt = now;
     this.lastSentAt = now;
     this.bytesOut += Buffer.byteLength(text);
+    if (!this.corked) {
+      // Everything sent in one turn of the event loop leaves in one write: a login's replies, a broadcast.
+      this.corked = this.socket;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.write(text, this.onWritten);
   }
+
+  private corked: Socket | undefined;
+  private readonly uncork = (): void => {
+    const socket = this.corked;
+    this.corked = undefined;
+    socket?.uncork();
+  };
 
   /** Start a new stream document on the same socket (after SASL success). */
   restartStream(): void {
@@ -88,6 +101,7 @@ export class Connection {
   /** Upgrade to TLS as the server side (STARTTLS); the parser starts a new document. */
   startTls(context: SecureContext): void {
     const raw = this.socket;
+    this.uncork(); // <proceed/> must leave in plaintext, before the TLS layer takes the socket
     this.detach(raw);
     this.parser.restart(true);
     const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
