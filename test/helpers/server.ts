@@ -9,11 +9,12 @@ import type { Config, ConfigOverrides } from '../../src/config/types';
 import { createLogger } from '../../src/log';
 import { Server } from '../../src/server';
 import { SqliteStorage } from '../../src/storage/sqlite';
+import type { Storage } from '../../src/storage/storage';
 
 export interface TestServer {
   server: Server;
   config: Config;
-  storage: SqliteStorage;
+  storage: Storage;
   port: number;
   httpPort: number;
   dir: string;
@@ -42,8 +43,11 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   return out;
 }
 
-/** A real server on loopback, ephemeral ports, a fresh SQLite file, logs silent. */
-export async function startServer(overrides: ConfigOverrides = {}, options: { tls?: boolean } = {}): Promise<TestServer> {
+/**
+ * A real server on loopback, ephemeral ports, a fresh SQLite file, logs silent. `options.storage` replaces
+ * the SQLite file (e.g. a PostgresStorage); either way stop() closes the storage.
+ */
+export async function startServer(overrides: ConfigOverrides = {}, options: { tls?: boolean; storage?: Storage } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-test-'));
   const base: ConfigOverrides = {
     domain: 'localhost',
@@ -53,7 +57,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
     log: { level: process.env.VIGIL_TEST_LOG ?? 'silent' },
   };
   const config = loadConfig({ overrides: merge(base as Record<string, unknown>, overrides as Record<string, unknown>) as ConfigOverrides, env: {} });
-  const storage = new SqliteStorage(config.storage.path);
+  const storage = options.storage ?? new SqliteStorage(config.storage.path);
   let tls;
   if (options.tls) {
     const pems = await testTls();
