@@ -91,9 +91,9 @@ export const schema = {
     key: { doc: 'PEM private key matching tls.cert.', format: String, default: '', env: 'VIGIL_TLS_KEY' },
   },
   storage: {
-    driver: { doc: 'Where users and offline messages live: sqlite (embedded, one file) or postgres.', format: ['sqlite', 'postgres'], default: 'sqlite', env: 'VIGIL_STORAGE_DRIVER' },
-    path: { doc: 'SQLite database file; its directory is also the data directory (self-signed certificate).', format: String, default: 'data/vigil.sqlite', env: 'VIGIL_STORAGE_PATH' },
-    url: { doc: 'PostgreSQL connection URL, for driver postgres.', format: String, default: '', env: 'VIGIL_STORAGE_URL', sensitive: true },
+    driver: { doc: 'Where users, rosters and offline messages live: sqlite (embedded, one file: storage.path) or postgres (a PostgreSQL server: storage.url).', format: ['sqlite', 'postgres'], default: 'sqlite', env: 'VIGIL_STORAGE_DRIVER' },
+    path: { doc: 'SQLite database file; its directory is also the data directory (self-signed certificate), whichever the driver.', format: String, default: 'data/vigil.sqlite', env: 'VIGIL_STORAGE_PATH' },
+    url: { doc: "PostgreSQL connection URL for driver postgres, e.g. postgres://vigil:secret@db.example.org:5432/vigil, or postgres://vigil@/vigil?host=/run/postgresql for a unix socket. Vigil creates and migrates its tables at start, so the role needs CREATE on the database's schema (owning the database is simplest).", format: String, default: '', env: 'VIGIL_STORAGE_URL', sensitive: true },
   },
   c2s: {
     maxStanzaSize: { doc: 'Largest stanza a client may send; a larger one ends the stream with <policy-violation/> before it is buffered whole.', format: 'bytes', default: '256KiB', env: 'VIGIL_C2S_MAX_STANZA_SIZE' },
