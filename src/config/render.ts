@@ -12,7 +12,7 @@ const WIDTH = 100;
 const GROUP_NOTES: Record<string, string> = {
   listeners: 'Sockets Vigil listens on: c2s for XMPP clients, http for /metrics, /healthz and /readyz.',
   tls: 'Certificates for STARTTLS.',
-  storage: 'Where accounts and offline messages are kept.',
+  storage: 'Where accounts, rosters and offline messages are kept.',
   c2s: 'Client-to-server streams: stanza size, authentication, offline messages.',
   watchdog:
     'Dead-peer detection, with one policy per connection kind: c2s (clients over TCP), s2sIn and s2sOut ' +
