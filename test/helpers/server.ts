@@ -19,11 +19,14 @@ export interface TestServer {
   httpPort: number;
   dir: string;
   addUser(name: string, password?: string): Promise<void>;
+  /** New accounts named prefix + a counter (password 'secret'), so tests sharing a server never collide: [name, bare JID]. */
+  freshUsers(...prefixes: string[]): Promise<[string, string][]>;
   metrics(): Promise<string>;
   stop(): Promise<void>;
 }
 
 let tlsPems: { cert: string; key: string } | undefined;
+let fresh = 0;
 
 /** One self-signed certificate for the whole test run: generating RSA keys is slow. */
 export async function testTls(): Promise<{ cert: string; key: string }> {
@@ -66,6 +69,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
   const server = new Server({ config, log: createLogger(config.log.level), storage, tls });
   await server.start();
   const { c2s, http } = server.addresses;
+  const addUser = async (name: string, password = 'secret') => {
+    await storage.createUser(makeUserRecord(name, password, 4096));
+  };
   return {
     server,
     config,
@@ -73,8 +79,15 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
     port: c2s,
     httpPort: http,
     dir,
-    async addUser(name, password = 'secret') {
-      await storage.createUser(makeUserRecord(name, password, 4096));
+    addUser,
+    async freshUsers(...prefixes) {
+      const out: [string, string][] = [];
+      for (const p of prefixes) {
+        const name = `${p}${++fresh}`;
+        await addUser(name);
+        out.push([name, `${name}@${config.domain}`]);
+      }
+      return out;
     },
     async metrics() {
       const res = await fetch(`http://127.0.0.1:${http}/metrics`);

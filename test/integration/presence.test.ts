@@ -5,22 +5,12 @@ import { startServer, type TestServer } from '../helpers/server';
 const ROSTER = 'jabber:iq:roster';
 
 let srv: TestServer;
-let n = 0;
 beforeAll(async () => {
   srv = await startServer();
 });
 afterAll(() => srv.stop());
 
-/** Fresh accounts for each test: [name, bare JID]. */
-async function users(...prefixes: string[]): Promise<[string, string][]> {
-  const out: [string, string][] = [];
-  for (const p of prefixes) {
-    const name = `${p}${++n}`;
-    await srv.addUser(name);
-    out.push([name, `${name}@localhost`]);
-  }
-  return out;
-}
+const users = (...prefixes: string[]) => srv.freshUsers(...prefixes);
 
 /** Mutual subscription, written straight into storage (how it came about is the subscription tests' business). */
 async function friends(a: string, b: string): Promise<void> {

@@ -5,22 +5,12 @@ import { startServer, type TestServer } from '../helpers/server';
 const ROSTER = 'jabber:iq:roster';
 
 let srv: TestServer;
-let n = 0;
 beforeAll(async () => {
   srv = await startServer({ c2s: { maxPendingSubscriptions: 3, maxRosterItems: 5 } });
 });
 afterAll(() => srv.stop());
 
-/** Fresh accounts for each test: [name, bare JID]. */
-async function users(...prefixes: string[]): Promise<[string, string][]> {
-  const out: [string, string][] = [];
-  for (const p of prefixes) {
-    const name = `${p}${++n}`;
-    await srv.addUser(name);
-    out.push([name, `${name}@localhost`]);
-  }
-  return out;
-}
+const users = (...prefixes: string[]) => srv.freshUsers(...prefixes);
 
 /** Log in, fetch the roster (so pushes come), then send initial presence. */
 async function online(name: string, resource = 'r'): Promise<TestClient> {
