@@ -141,6 +141,10 @@ export class Server implements C2SHost {
     return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${NS.STREAM}' from='${this.config.domain}' version='1.0'>`;
   }
 
+  stanzaCounter(kind: ConnectionKind, direction: 'in' | 'out'): { inc(): void } {
+    return this.ctx.metrics.stanzas.labels(kind, direction);
+  }
+
   bound(session: Session): void {
     this.ctx.log.info({ event: 'session.bound', session: session.id, jid: session.fullJid, ip: session.conn.remoteAddress }, 'session bound');
   }

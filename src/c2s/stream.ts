@@ -64,7 +64,7 @@ export class C2SStream implements ConnectionEvents {
   }
 
   onStanza(el: Element): void {
-    this.ctx.metrics.stanzas.inc({ kind: 'c2s', direction: 'in' });
+    this.session.stanzasIn.inc();
     switch (this.stage) {
       case 'pre-tls':
       case 'pre-auth':

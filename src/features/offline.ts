@@ -1,7 +1,6 @@
-import { Element } from 'ltx';
+import { clone, parse, type Element } from 'ltx';
 import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
-import { parse } from 'ltx';
 import { NS } from '../xmpp/ns.js';
 
 /**
@@ -40,7 +39,7 @@ export class OfflineMessages {
 
 /** A copy with one XEP-0203 delay stamp (an existing one from an earlier hop is kept as it is). */
 export function withDelay(message: Element, domain: string, stamp: Date): Element {
-  const copy = parse(message.toString()) as Element;
+  const copy = clone(message);
   if (!copy.getChild('delay', NS.DELAY)) copy.c('delay', { xmlns: NS.DELAY, from: domain, stamp: stamp.toISOString() }).t('Offline storage');
   return copy;
 }

@@ -14,6 +14,8 @@ export interface SessionHost {
   sessionClosed(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void;
   /** Opening of a stream we never answered, so a stream error can still be sent (RFC 6120 §4.9.1.1). */
   streamHeader(session: Session): string;
+  /** The vigil_stanzas_total child for a kind and direction, looked up once per session, not per stanza. */
+  stanzaCounter(kind: ConnectionKind, direction: 'in' | 'out'): { inc(): void };
 }
 
 /** A message written to the peer after the last byte it sent, and when it was written. */
@@ -80,7 +82,13 @@ export class Session implements WatchState {
     readonly conn: Connection,
     public policy: WatchdogPolicy,
     private readonly host: SessionHost,
-  ) {}
+  ) {
+    this.stanzasIn = host.stanzaCounter(kind, 'in');
+    this.stanzasOut = host.stanzaCounter(kind, 'out');
+  }
+
+  readonly stanzasIn: { inc(): void };
+  private readonly stanzasOut: { inc(): void };
 
   get isBound(): boolean {
     return this.state === 'active' && this.fullJid !== undefined;
@@ -106,6 +114,7 @@ export class Session implements WatchState {
   send(stanza: Element): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (stanza.name === 'message') this.trackUnconfirmed(stanza);
+    this.stanzasOut.inc();
     this.conn.send(stanza);
   }
 

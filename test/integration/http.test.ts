@@ -39,6 +39,8 @@ describe('the HTTP listener', () => {
     expect(metricValue(during, 'vigil_sessions', { kind: 'c2s', state: 'active' })).toBe(1);
     expect(metricValue(during, 'vigil_connections_accepted_total', { kind: 'c2s' })).toBe(metricValue(before, 'vigil_connections_accepted_total', { kind: 'c2s' }) + 1);
     expect(metricValue(during, 'vigil_stanzas_total', { kind: 'c2s', direction: 'in' })).toBeGreaterThan(metricValue(before, 'vigil_stanzas_total', { kind: 'c2s', direction: 'in' }));
+    // At least the ping's result went out to the client.
+    expect(metricValue(during, 'vigil_stanzas_total', { kind: 'c2s', direction: 'out' })).toBeGreaterThanOrEqual(metricValue(before, 'vigil_stanzas_total', { kind: 'c2s', direction: 'out' }) + 1);
     expect(metricValue(during, 'vigil_bytes_total', { kind: 'c2s', direction: 'in' })).toBeGreaterThan(0);
     expect(metricValue(during, 'vigil_bytes_total', { kind: 'c2s', direction: 'out' })).toBeGreaterThan(0);
     await c.close();
