@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type LoadOptions } from '../config/load.js';
 import { doctorCommand } from './doctor.js';
 import { sessionsCommand } from './sessions.js';
-import { startCommand } from './start.js';
 import { userCommand } from './user.js';
 
 const USAGE = `usage: vigil <command> [--config FILE]
@@ -47,9 +46,12 @@ async function main(argv: string[]): Promise<number> {
     return EX_CONFIG;
   }
   switch (command) {
-    case 'start':
+    case 'start': {
+      // Loaded only here: the other commands never need the server, and stay quick to start without it.
+      const { startCommand } = await import('./start.js');
       await startCommand(config, loadOptions);
       return -1;
+    }
     case 'user':
       return userCommand(config, rest, values.password, io);
     case 'sessions':

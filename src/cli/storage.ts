@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Config } from '../config/types.js';
 import { PostgresStorage } from '../storage/postgres.js';
 import { SqliteStorage } from '../storage/sqlite.js';
@@ -14,6 +16,16 @@ export async function openStorage(config: Config): Promise<Storage> {
     }
   }
   return new SqliteStorage(config.storage.path);
+}
+
+/**
+ * The SQLite file the configuration names, as an absolute path for messages, when it does not exist (opening
+ * it would create it, and its directory); null when it exists, is in memory, or the driver is postgres
+ * (whose database Vigil never creates).
+ */
+export function missingDatabase(config: Config): string | null {
+  if (config.storage.driver !== 'sqlite' || config.storage.path === ':memory:') return null;
+  return existsSync(config.storage.path) ? null : resolve(config.storage.path);
 }
 
 /** Node's connect errors can be an AggregateError with an empty message (one error per address tried). */

@@ -1,4 +1,5 @@
-import { schema } from './schema.js';
+import { schema, type Option, type OptionTree } from './schema.js';
+import { leaves } from './walk.js';
 
 /** One leaf of the config schema, as the docs and the example file show it. */
 export interface OptionInfo {
@@ -11,14 +12,6 @@ export interface OptionInfo {
   format: string;
   env: string;
   sensitive: boolean;
-}
-
-interface Leaf {
-  doc: string;
-  format: unknown;
-  default: string | number | boolean;
-  env: string;
-  sensitive?: boolean;
 }
 
 const NAMED_FORMATS: Record<string, string> = {
@@ -40,32 +33,21 @@ export function describeFormat(format: unknown): string {
   throw new Error(`describeFormat: no description for format ${String(format)}; add one to NAMED_FORMATS`);
 }
 
-/** convict's rule: an object with a `default` is an option, any other object is a group of options. */
-function isLeaf(node: object): node is Leaf {
-  return Object.prototype.hasOwnProperty.call(node, 'default');
+/** The format, and what the schema adds to it (a path, a least value), as the Format column shows it. */
+function describeOption(option: Option): string {
+  if (option.isPath) return 'path';
+  const format = describeFormat(option.format);
+  return option.min === undefined ? format : `${format}, at least ${option.min}`;
 }
 
 /** Every option of `tree` (the Vigil schema unless told otherwise) in declaration order. */
-export function describeSchema(tree: object = schema): OptionInfo[] {
-  const out: OptionInfo[] = [];
-  const walk = (node: object, prefix: string[]): void => {
-    for (const [key, child] of Object.entries(node)) {
-      if (typeof child !== 'object' || child === null) continue;
-      const path = [...prefix, key];
-      if (isLeaf(child)) {
-        out.push({
-          path: path.join('.'),
-          doc: child.doc,
-          default: child.default,
-          format: describeFormat(child.format),
-          env: child.env,
-          sensitive: child.sensitive === true,
-        });
-      } else {
-        walk(child, path);
-      }
-    }
-  };
-  walk(tree, []);
-  return out;
+export function describeSchema(tree: OptionTree = schema): OptionInfo[] {
+  return leaves(tree).map(({ path, option }) => ({
+    path,
+    doc: option.doc,
+    default: option.default,
+    format: describeOption(option),
+    env: option.env,
+    sensitive: option.sensitive === true,
+  }));
 }

@@ -10,13 +10,12 @@ const WIDTH = 100;
 
 /** What a group is for; the schema documents only leaves. Keyed by dotted group path. */
 const GROUP_NOTES: Record<string, string> = {
-  listeners: 'Sockets Vigil listens on: c2s for XMPP clients, http for /metrics, /healthz and /readyz.',
+  listeners: 'Sockets Vigil listens on: c2s for XMPP clients, http for /metrics, /healthz, /readyz and the admin endpoints.',
   tls: 'Certificates for STARTTLS.',
   storage: 'Where accounts, rosters and offline messages are kept.',
   c2s: 'Client-to-server streams: stanza size, authentication, offline messages.',
   watchdog:
-    'Dead-peer detection, with one policy per connection kind: c2s (clients over TCP), s2sIn and s2sOut ' +
-    '(server-to-server, incoming and outgoing), websocket (clients over RFC 7395 WebSocket). ' +
+    'Dead-peer detection, with one policy per connection kind; the one kind so far is c2s (clients over TCP). ' +
     'SIGHUP reloads these policies without a restart.',
   limits: 'Capacity the server is sized for.',
   shutdown: 'Graceful shutdown.',
@@ -62,7 +61,10 @@ export function renderMarkdown(options: readonly OptionInfo[]): string {
     '[`config/vigil.example.yaml`](../config/vigil.example.yaml) lists every option at its default, with these descriptions.',
     '',
     '- **Durations** are strings such as `"90s"`, `"5m"`, `"1h30m"`, `"250ms"` or `"0"` (which, where an option says so, turns it off).',
+    '  A bare number such as `6` is an error (seconds or milliseconds?): write the unit. `0` alone is accepted, zero in any unit.',
     '- **Sizes** are strings such as `"256KiB"` or `"1MiB"` (KiB, MiB, GiB count in 1024s; kB, MB, GB in 1000s), or a number of bytes.',
+    '- **Booleans** are `true` or `false`, unquoted; `yes`, `on`, `1` or `"true"` are errors. From the environment, the strings `true` or `false`.',
+    "- **Paths** (the options of format path) written in the file are relative to the file's directory; from the environment, to the working directory.",
     '- **Environment**: every option also has an environment variable, named in the tables; it wins over the file.',
     '- **Errors**: an unknown key or a bad value stops Vigil at start, with one line per problem naming the key path',
     '  (for example `watchdog.c2s.probeAfter`).',
@@ -112,7 +114,8 @@ export function renderExampleYaml(options: readonly OptionInfo[]): string {
     ...comment(GENERATED, ''),
     ...comment(
       'Keep only what you change and give the file with --config or VIGIL_CONFIG. Durations are strings like ' +
-        '"90s", "5m" or "0"; sizes like "256KiB". The environment variable named under each option wins over this ' +
+        '"90s", "5m" or "0" (a bare number is an error); sizes like "256KiB"; booleans true or false. Relative paths ' +
+        "are relative to this file's directory. The environment variable named under each option wins over this " +
         'file. See docs/configuration.md.',
       '',
     ),

@@ -3,11 +3,33 @@ import { registerFormats } from './formats.js';
 
 registerFormats();
 
-type KindName = 'c2s' | 's2sIn' | 's2sOut' | 'websocket';
+/**
+ * Every format an option may have. types.ts maps each to the type loadConfig returns (durations and sizes
+ * to numbers, enumerations to their literals), so adding a format here means teaching it there too.
+ */
+export type Format = StringConstructor | BooleanConstructor | 'duration' | 'bytes' | 'port-number' | 'nat' | readonly string[];
+
+/** One option: convict's leaf, plus `min` for durations that must not be shorter (checked by the format). */
+export interface Option {
+  readonly doc: string;
+  readonly format: Format;
+  readonly default: string | number | boolean;
+  readonly env: string;
+  readonly sensitive?: boolean;
+  readonly min?: string;
+  /** A file path: relative ones written in a config file are resolved against that file's directory. */
+  readonly isPath?: true;
+}
+
+export interface OptionTree {
+  readonly [key: string]: Option | OptionTree;
+}
+
+export const PROBES = ['xmpp-ping', 'whitespace', 'none'] as const;
 
 interface PolicyDefaults {
   probeAfter: string;
-  probe: 'xmpp-ping' | 'whitespace' | 'none';
+  probe: (typeof PROBES)[number];
   probeTimeout: string;
   maxIdle: string;
   keepaliveAfter: string;
@@ -22,8 +44,10 @@ interface PolicyDefaults {
  * Per-kind watchdog policy. The c2s defaults catch a dead mobile client within 150 s (probe at 120 s of
  * read silence, 30 s to answer): well inside the 1800 s a typical NAT keeps an idle flow, far below
  * Openfire's 6 min and Prosody's ~28 min, and slow enough that a phone on a bad link is not thrown out.
+ * Only kinds that have a transport get a policy here: the docs are generated from this, and must not
+ * promise a stream Vigil cannot accept yet.
  */
-function policySchema(kind: KindName, d: PolicyDefaults) {
+function policySchema(kind: string, d: PolicyDefaults) {
   const env = (key: string) => `VIGIL_WATCHDOG_${kind.toUpperCase()}_${key}`;
   return {
     probeAfter: {
@@ -31,19 +55,19 @@ function policySchema(kind: KindName, d: PolicyDefaults) {
       format: 'duration', default: d.probeAfter, env: env('PROBE_AFTER'),
     },
     probe: {
-      doc: 'How to probe: xmpp-ping (XEP-0199 iq; any reply, result or error, proves life), whitespace (a single space; only TCP notices a dead peer), or none. With XEP-0198 the probe is <r/>.',
-      format: ['xmpp-ping', 'whitespace', 'none'], default: d.probe, env: env('PROBE'),
+      doc: 'How to probe: xmpp-ping (XEP-0199 iq; any reply, result or error, proves life; none within probeTimeout closes the stream), whitespace (a single space, which asks for no answer: it only makes TCP notice a dead peer, so probeTimeout does not apply and maxIdle bounds the wait), or none.',
+      format: PROBES, default: d.probe, env: env('PROBE'),
     },
     probeTimeout: {
-      doc: 'Close with reason probe-timeout when nothing has been received within this long after the probe was sent. 30 s lets a phone on a poor link answer (ejabberd waits 32 s).',
+      doc: 'Close with reason probe-timeout when nothing has been received within this long after an xmpp-ping probe was sent. 30 s lets a phone on a poor link answer (ejabberd waits 32 s).',
       format: 'duration', default: d.probeTimeout, env: env('PROBE_TIMEOUT'),
     },
     maxIdle: {
-      doc: 'Close with reason idle when nothing has been received for this long, whatever the probes did. 0 turns it off. Off for clients, whose probes decide; on for servers, which may not answer probes.',
+      doc: 'Close with reason idle when nothing has been received for this long, whatever the probes did. 0 turns it off, the default for clients: an answered ping is received bytes, so the xmpp-ping probes decide. Set it with probe whitespace or none, where nothing else closes a silent peer.',
       format: 'duration', default: d.maxIdle, env: env('MAX_IDLE'),
     },
     keepaliveAfter: {
-      doc: 'Send a keepalive (a space; a ping frame on WebSocket) when nothing has been sent for this long, so NATs and L4 balancers keep the flow. 0 turns it off. Off for TCP clients, which keep their own flows alive; 50 s on WebSocket, under the 60 s idle limit of common proxies.',
+      doc: 'Send a keepalive (a single space) when nothing has been sent for this long, so NATs and L4 balancers keep the flow. 0 turns it off: the default, since TCP clients keep their own flows alive. A keepalive proves nothing about the peer; only received bytes do.',
       format: 'duration', default: d.keepaliveAfter, env: env('KEEPALIVE_AFTER'),
     },
     unauthenticatedTimeout: {
@@ -66,7 +90,7 @@ function policySchema(kind: KindName, d: PolicyDefaults) {
       doc: 'SO_KEEPALIVE initial delay; the kernel then probes on its own. 0 turns it off. 60 s: a second line of defence on streams whose probes are off.',
       format: 'duration', default: d.tcpKeepAlive, env: env('TCP_KEEPALIVE'),
     },
-  };
+  } as const;
 }
 
 const c2sDefaults: PolicyDefaults = {
@@ -87,12 +111,12 @@ export const schema = {
     },
   },
   tls: {
-    cert: { doc: 'PEM certificate (chain) for STARTTLS. Empty: a self-signed certificate for the domain is generated in the data directory on first start.', format: String, default: '', env: 'VIGIL_TLS_CERT' },
-    key: { doc: 'PEM private key matching tls.cert.', format: String, default: '', env: 'VIGIL_TLS_KEY' },
+    cert: { doc: 'PEM certificate (chain) for STARTTLS. Empty: a self-signed certificate for the domain is generated in the data directory on first start. A relative path written in the config file is relative to the directory of that file; one from VIGIL_TLS_CERT (or with no config file) is relative to the working directory.', format: String, default: '', env: 'VIGIL_TLS_CERT', isPath: true },
+    key: { doc: 'PEM private key matching tls.cert; a relative path is resolved as for tls.cert.', format: String, default: '', env: 'VIGIL_TLS_KEY', isPath: true },
   },
   storage: {
     driver: { doc: 'Where users, rosters and offline messages live: sqlite (embedded, one file: storage.path) or postgres (a PostgreSQL server: storage.url).', format: ['sqlite', 'postgres'], default: 'sqlite', env: 'VIGIL_STORAGE_DRIVER' },
-    path: { doc: 'SQLite database file; its directory is also the data directory (self-signed certificate), whichever the driver.', format: String, default: 'data/vigil.sqlite', env: 'VIGIL_STORAGE_PATH' },
+    path: { doc: 'SQLite database file; its directory is also the data directory (self-signed certificate), whichever the driver. A relative path written in the config file is relative to the directory of that file; one from VIGIL_STORAGE_PATH (or with no config file) is relative to the working directory.', format: String, default: 'data/vigil.sqlite', env: 'VIGIL_STORAGE_PATH', isPath: true },
     url: { doc: "PostgreSQL connection URL for driver postgres, e.g. postgres://vigil:secret@db.example.org:5432/vigil, or postgres://vigil@/vigil?host=/run/postgresql for a unix socket. Vigil creates and migrates its tables at start, so the role needs CREATE on the database's schema (owning the database is simplest).", format: String, default: '', env: 'VIGIL_STORAGE_URL', sensitive: true },
   },
   c2s: {
@@ -121,14 +145,17 @@ export const schema = {
     },
   },
   watchdog: {
-    interval: { doc: 'How often the watchdog looks at every session. A dead peer is closed at most this much later than its policy says.', format: 'duration', default: '1s', env: 'VIGIL_WATCHDOG_INTERVAL' },
+    interval: {
+      doc: 'How often the watchdog looks at every session. A dead peer is closed at most this much later than its policy says. At least 100ms: the tick walks every session, and more often than that costs CPU without closing anyone meaningfully sooner.',
+      format: 'duration', default: '1s', env: 'VIGIL_WATCHDOG_INTERVAL', min: '100ms',
+    },
     c2s: policySchema('c2s', c2sDefaults),
-    s2sIn: policySchema('s2sIn', { ...c2sDefaults, probe: 'whitespace', probeAfter: '300s', probeTimeout: '60s', maxIdle: '1h', unauthenticatedTimeout: '60s' }),
-    s2sOut: policySchema('s2sOut', { ...c2sDefaults, probeAfter: '300s', probeTimeout: '60s', maxIdle: '1h', unauthenticatedTimeout: '60s' }),
-    websocket: policySchema('websocket', { ...c2sDefaults, keepaliveAfter: '50s' }),
   },
   limits: {
-    maxSessions: { doc: 'Sessions the server is sized for; `vigil doctor` checks the file-descriptor limit against it.', format: 'nat', default: 100000, env: 'VIGIL_LIMITS_MAX_SESSIONS' },
+    maxSessions: {
+      doc: 'Sessions the server is sized for; `vigil doctor` checks the file-descriptor limit against it (one descriptor per session plus 1024 for everything else). 0, the default: as many as the limit allows, the soft RLIMIT_NOFILE minus those 1024, so a default setup passes the check on any host whose limit leaves room; set a number to have the doctor insist on a limit that fits it.',
+      format: 'nat', default: 0, env: 'VIGIL_LIMITS_MAX_SESSIONS',
+    },
   },
   admin: {
     token: {
@@ -140,13 +167,12 @@ export const schema = {
     timeout: { doc: 'On SIGTERM, how long to wait for streams to close and messages to be stored before exiting anyway.', format: 'duration', default: '10s', env: 'VIGIL_SHUTDOWN_TIMEOUT' },
   },
   log: {
-    level: { doc: 'Log level: fatal, error, warn, info, debug or trace. Logs are JSON lines on stdout.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'VIGIL_LOG_LEVEL' },
+    level: { doc: 'Log level: fatal, error, warn, info, debug, trace, or silent for none. Logs are JSON lines on stdout.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'VIGIL_LOG_LEVEL' },
   },
-};
+} as const satisfies OptionTree;
 
+/** A convict instance over the schema, reading `env` for the VIGIL_* variables (never the command line). */
 export function makeConfig(env: NodeJS.ProcessEnv = process.env) {
-  return convict(schema, { env, args: [] });
+  // convict's typings want a mutable schema; it only reads it.
+  return convict(schema as unknown as convict.Schema<Record<string, unknown>>, { env, args: [] });
 }
-
-type Schema = ReturnType<typeof makeConfig>;
-export type ConfigProperties = ReturnType<Schema['getProperties']>;

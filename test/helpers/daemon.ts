@@ -44,12 +44,14 @@ export interface CliResult {
 /**
  * Run one `vigil` command to completion without blocking this process (test clients keep reading and
  * answering pings meanwhile). `shell` wraps it as `sh -c '<shell>; exec node main.js ...'`, e.g. a ulimit.
+ * `cwd` is the project root unless told: tests of what the working directory means pass a temp dir.
  */
-export function runCli(args: string[], options: { shell?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { shell?: string; env?: NodeJS.ProcessEnv; timeout?: number; cwd?: string } = {}): Promise<CliResult> {
   const env = options.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  const cwd = options.cwd ?? root;
   const child = options.shell
-    ? spawn('sh', ['-c', `${options.shell}; exec "$0" "$@"`, process.execPath, CLI, ...args], { env, cwd: root })
-    : spawn(process.execPath, [CLI, ...args], { env, cwd: root });
+    ? spawn('sh', ['-c', `${options.shell}; exec "$0" "$@"`, process.execPath, CLI, ...args], { env, cwd })
+    : spawn(process.execPath, [CLI, ...args], { env, cwd });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -37,6 +37,26 @@ describe('vigil config check', () => {
     expect(r.err).toMatch(/^nonsense: unknown option$/m);
   });
 
+  it('a bare number for a duration, a boolean that is not true or false, a watchdog.interval below 100ms: each named, exit 78', () => {
+    const bad = join(dir, 'values.yaml');
+    writeFileSync(bad, 'watchdog:\n  interval: 10ms\n  c2s:\n    probeAfter: 6\n    maxIdle: 0\nc2s:\n  allowPlainWithoutTls: yes\n  maxStanzaSize: 4096\n');
+    const r = vigil(['config', 'check', '--config', bad]);
+    expect({ code: r.code, out: r.out, lines: r.err.trim().split('\n') }).toEqual({
+      code: 78,
+      out: '',
+      lines: [
+        'c2s.allowPlainWithoutTls: must be true or false (unquoted): value written was "yes"',
+        'watchdog.interval: must be at least 100ms: value was "10ms"',
+        'watchdog.c2s.probeAfter: a bare number is not a duration: write the unit, e.g. "6s" or "6ms": value was 6',
+      ],
+    });
+  });
+
+  it('names a boolean environment variable that is not "true" or "false"', () => {
+    const r = spawnSync(process.execPath, [cli, 'config', 'check', '--config', configFile], { encoding: 'utf8', env: { PATH: process.env.PATH, VIGIL_C2S_REGISTRATION_ENABLED: '1' } });
+    expect({ code: r.status, err: r.stderr }).toEqual({ code: 78, err: 'c2s.registration.enabled: VIGIL_C2S_REGISTRATION_ENABLED must be "true" or "false": value was "1"\n' });
+  });
+
   it('reports a file that is not YAML, and one that is missing', () => {
     const broken = join(dir, 'broken.yaml');
     writeFileSync(broken, 'domain: [unclosed\n');

@@ -135,7 +135,7 @@ describe('SIGHUP', () => {
   const answering = (c: TestClient) => c.answerPings();
 
   it('applies a changed timeout to live sessions without dropping any; a bad file is rejected and the old config stays', async () => {
-    const s = await setup({ watchdog: { interval: '50ms', c2s: { probeAfter: '1h', probeTimeout: '1h' } } }, ['a', 'b', 'c', 'd']);
+    const s = await setup({ watchdog: { interval: '100ms', c2s: { probeAfter: '1h', probeTimeout: '1h' } } }, ['a', 'b', 'c', 'd']);
     const daemon = await start(s);
     const a = await login(s, 'a');
     const b = await login(s, 'b');

@@ -5,7 +5,7 @@ import { eventually, serverSocketStates } from '../helpers/sockets';
 /** Short, real timeouts: the rules are the production ones, only the numbers are small. */
 const fast = {
   watchdog: {
-    interval: '50ms',
+    interval: '100ms',
     c2s: { probeAfter: '400ms', probeTimeout: '400ms', unauthenticatedTimeout: '600ms', closeTimeout: '300ms', writeStallTimeout: '600ms', maxSendQueue: '256KiB' },
   },
 };
@@ -141,7 +141,7 @@ describe('a client that does not read', () => {
    * `reason`; then its socket must be gone in every state, although our FIN could never get through.
    */
   async function starve(watchdog: object, reason: string): Promise<void> {
-    const s = await startServer({ watchdog: { interval: '50ms', c2s: { closeTimeout: '300ms', ...watchdog } } } as never);
+    const s = await startServer({ watchdog: { interval: '100ms', c2s: { closeTimeout: '300ms', ...watchdog } } } as never);
     try {
       await s.addUser('alice');
       await s.addUser('carol');
@@ -180,7 +180,7 @@ describe('keepalives and limits', () => {
   });
 
   it('sends whitespace keepalives when nothing has been sent for keepaliveAfter', async () => {
-    const ka = await startServer({ watchdog: { interval: '50ms', c2s: { keepaliveAfter: '200ms', probe: 'none' } } } as never);
+    const ka = await startServer({ watchdog: { interval: '100ms', c2s: { keepaliveAfter: '200ms', probe: 'none' } } } as never);
     try {
       await ka.addUser('alice');
       const c = await TestClient.login(ka.port, 'alice');
@@ -193,7 +193,7 @@ describe('keepalives and limits', () => {
   });
 
   it('applies a reloaded policy to sessions that are already live', async () => {
-    const calm = await startServer({ watchdog: { interval: '50ms', c2s: { probeAfter: '1h' } } } as never);
+    const calm = await startServer({ watchdog: { interval: '100ms', c2s: { probeAfter: '1h' } } } as never);
     try {
       await calm.addUser('alice');
       const c = await TestClient.login(calm.port, 'alice');

@@ -60,6 +60,8 @@ describe('describeSchema', () => {
     expect(options.find((o) => o.path === 'listeners.c2s.port')).toMatchObject({ default: 5222, format: 'port' });
     expect(options.find((o) => o.path === 'c2s.maxAuthAttempts')?.format).toBe('integer >= 0');
     expect(options.find((o) => o.path === 'domain')?.format).toBe('string');
+    expect(options.find((o) => o.path === 'storage.path')?.format).toBe('path');
+    expect(options.find((o) => o.path === 'watchdog.interval')?.format).toBe('duration, at least 100ms');
   });
 
   it('covers exactly the keys loadConfig returns', () => {
@@ -116,8 +118,10 @@ describe('generated files', () => {
     expect(long).toEqual([]);
   });
 
-  it('the example file loads to exactly the defaults', () => {
-    expect(loadConfig({ file: path.join(root, EXAMPLE), env: {} })).toEqual(loadConfig({ env: {} }));
+  it('the example file loads to exactly the defaults, its relative storage.path beside the file', () => {
+    const defaults = loadConfig({ env: {} });
+    const fromExample = loadConfig({ file: path.join(root, EXAMPLE), env: {} });
+    expect(fromExample).toEqual({ ...defaults, storage: { ...defaults.storage, path: path.join(root, 'config', defaults.storage.path) } });
   });
 });
 
@@ -143,7 +147,26 @@ describe('loadConfig rejects bad files naming the key path', () => {
   });
 
   it('a value outside an enumeration', () => {
-    const err = configError(loadYaml('watchdog:\n  websocket:\n    probe: carrier-pigeon\n'));
-    expect(err.message).toContain('watchdog.websocket.probe');
+    const err = configError(loadYaml('watchdog:\n  c2s:\n    probe: carrier-pigeon\n'));
+    expect(err.message).toContain('watchdog.c2s.probe');
+  });
+
+  it('a policy for a kind of connection Vigil does not serve yet', () => {
+    for (const kind of ['s2sIn', 's2sOut', 'websocket']) {
+      expect(configError(loadYaml(`watchdog:\n  ${kind}:\n    probeAfter: 90s\n`)).problems).toEqual([`watchdog.${kind}.probeAfter: unknown option`]);
+    }
+  });
+});
+
+describe('the schema documents only what is built', () => {
+  it('has a watchdog policy for c2s only, the one transport there is', () => {
+    expect(options.filter((o) => o.path.startsWith('watchdog.')).map((o) => o.path.split('.')[1])).toEqual(['interval', ...Array(10).fill('c2s')]);
+  });
+
+  it('neither file mentions server-to-server or WebSocket streams, nor XEP-0198 acks', () => {
+    for (const file of [DOCS, EXAMPLE]) {
+      const text = read(file);
+      expect({ file, unbuilt: text.match(/s2s|websocket|ping frame|XEP-0198|<r\/>|`<r\/>`/gi) }).toEqual({ file, unbuilt: null });
+    }
   });
 });

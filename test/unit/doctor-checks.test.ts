@@ -57,6 +57,20 @@ describe('file-descriptor limit', () => {
     expect(checkFdLimit(null, 100000, 'this shell')).toMatchObject({ level: 'ok', text: expect.stringContaining('no limit') });
   });
 
+  it('limits.maxSessions 0, the default, takes what the limit allows: ok with the derived figure', () => {
+    expect(loadConfig({ env: {} }).limits.maxSessions).toBe(0);
+    expect(formatFinding(checkFdLimit(20000, 0, 'this shell'))).toBe(`ok     file descriptors: this shell may open 20000: room for ${20000 - FD_HEADROOM} sessions (limits.maxSessions 0: the limit minus ${FD_HEADROOM})`);
+    expect(formatFinding(checkFdLimit(null, 0, 'this shell'))).toBe('ok     file descriptors: this shell has no limit, so limits.maxSessions 0 allows any number of sessions');
+  });
+
+  it('limits.maxSessions 0 with a limit that leaves no room beyond the headroom is an error with the fix', () => {
+    expect(checkFdLimit(FD_HEADROOM, 0, 'this shell')).toMatchObject({ level: 'error', text: expect.stringMatching(/may open only 1024, no more than the 1024 Vigil keeps for itself: no room for sessions; raise it \(`ulimit -n 65536`/) });
+  });
+
+  it('an explicit limits.maxSessions above the limit still errs', () => {
+    expect(checkFdLimit(20000, 100000, 'this shell')).toMatchObject({ level: 'error', text: expect.stringContaining('may open only 20000, below limits.maxSessions 100000 + 1024 = 101024') });
+  });
+
   it('reads the soft limit from /proc/self/limits', () => {
     const text = 'Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n';
     expect(softFdLimit(text)).toBe(1024);
