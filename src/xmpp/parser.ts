@@ -13,15 +13,32 @@ class XmppSax extends SaxesParser<{ xmlns: true; position: true }> {
   }
 }
 
+/**
+ * saxes reports a close tag to its handler before it checks the name: a `</message>` straight inside the
+ * stream, or `</iq>` closing a `<message>`, pops the open element (the stream itself, or a stanza that then
+ * goes out whole) and only then fails. Check the name first, so a wrong close tag is an error and nothing else.
+ */
+const saxesCloseTag = (SaxesParser.prototype as unknown as SaxesInternals).closeTag;
+(XmppSax.prototype as unknown as SaxesInternals).closeTag = function closeTag(this: SaxesInternals): void {
+  const open = this.tags[this.tags.length - 1];
+  if (open !== undefined && this.name !== '' && this.name !== open.name) this.fail(`close tag does not match the open element <${open.name}>`);
+  saxesCloseTag.call(this);
+};
+
 /** RFC 6120 §4.9.3 conditions the parser itself can detect. */
 export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'unsupported-encoding';
 
-/** saxes 6 fields read for exact positions; the version is pinned in package.json for this reason. */
+/** saxes 6 internals we read (and closeTag, which we guard); the version is pinned in package.json for this reason. */
 interface SaxesInternals {
   chunk: string;
   i: number;
   chunkPosition: number;
   carriedFromPrevious: string | undefined;
+  /** The name of the close tag being read, and the open elements. */
+  name: string;
+  tags: { name: string }[];
+  closeTag(): void;
+  fail(message: string): unknown;
 }
 
 export interface StreamHeader {
@@ -41,7 +58,10 @@ export interface StreamHandler {
 }
 
 export interface StreamParserOptions {
-  /** Largest top-level element, in characters of its text; bigger ones fail before being buffered whole. */
+  /**
+   * Largest top-level element, in UTF-8 bytes of its text (as XEP-0478 max-bytes advertises); bigger ones fail
+   * before being buffered whole. The same bound holds for the stream header and for text between stanzas.
+   */
   maxStanzaSize: number;
   /** Deepest nesting inside a stanza; deeper ones fail (serialising them would exhaust the stack). */
   maxDepth?: number;
@@ -65,6 +85,12 @@ export class StreamParser {
    * one (or of the stream header), moved to the next "<" once the text before it is seen.
    */
   private stanzaStart = 0;
+  /**
+   * UTF-8 bytes of the pending item from stanzaStart up to the character position countedTo, which is never
+   * before the current saxes chunk: its text is what we count bytes in, once, and only when a check needs them.
+   */
+  private countedTo = 0;
+  private countedBytes = 0;
   private failed = false;
   private ended = false;
   private restartRequested = false;
@@ -104,9 +130,9 @@ export class StreamParser {
     } else this.init();
   }
 
-  /** Characters the current stanza has taken so far (0 between stanzas). */
+  /** UTF-8 bytes the current stanza has taken so far (0 between stanzas). */
   get pendingStanzaSize(): number {
-    return this.depth >= 2 ? this.position() - this.stanzaStart : 0;
+    return this.depth >= 2 ? this.bytesTo(this.position()) : 0;
   }
 
   /**
@@ -118,6 +144,43 @@ export class StreamParser {
     return sax.chunkPosition + (this.writing ? sax.i : 0);
   }
 
+  /** Character position where saxes' current chunk begins (its chunkPosition already counts it between writes). */
+  private chunkStart(): number {
+    const sax = this.sax as unknown as SaxesInternals;
+    return this.writing ? sax.chunkPosition : sax.chunkPosition - sax.chunk.length;
+  }
+
+  /** The pending item (stanza, header, text between stanzas) now begins at this character position. */
+  private startAt(position: number): void {
+    this.stanzaStart = position;
+    this.countedTo = position;
+    this.countedBytes = 0;
+  }
+
+  /**
+   * Whether the pending item, from stanzaStart to the character position `to`, is larger than the limit in
+   * UTF-8 bytes. A UTF-16 unit takes 1 to 3 bytes, so the character count alone decides but near the limit:
+   * a busy stream of ordinary stanzas never pays for counting bytes.
+   */
+  private exceeds(to: number): boolean {
+    const max = this.options.maxStanzaSize;
+    const chars = to - this.stanzaStart;
+    if (chars * 3 <= max) return false;
+    if (chars > max) return true;
+    return this.bytesTo(to) > max;
+  }
+
+  /** UTF-8 bytes from stanzaStart to the character position `to` in the current chunk, counted incrementally. */
+  private bytesTo(to: number): number {
+    const chunk = (this.sax as unknown as SaxesInternals).chunk;
+    const base = this.chunkStart();
+    const end = Math.min(Math.max(to, base), base + chunk.length);
+    if (end > this.countedTo) this.countedBytes += utf8Length(chunk, this.countedTo - base, end - base);
+    else if (end < this.countedTo) this.countedBytes -= utf8Length(chunk, end - base, this.countedTo - base);
+    this.countedTo = end;
+    return this.countedBytes;
+  }
+
   private feed(text: string): void {
     while (text.length > 0 && !this.failed && !this.ended) {
       this.writing = true;
@@ -126,6 +189,8 @@ export class StreamParser {
       } finally {
         this.writing = false;
       }
+      // The next write replaces the chunk: count what the pending item has of this one while it is here.
+      if (!this.ignoring()) this.bytesTo(this.position());
       if (this.restartRequested) {
         const sax = this.sax as unknown as SaxesInternals;
         const rest = this.discardRest ? '' : sax.chunk.slice(this.restartPoint) + (sax.carriedFromPrevious ?? '');
@@ -148,7 +213,7 @@ export class StreamParser {
     this.depth = 0;
     this.stack = [];
     this.defaultNs = [];
-    this.stanzaStart = 0;
+    this.startAt(0);
     this.ended = false;
     const sax = new XmppSax((sax) => {
       // Once this document is over (error, stream end, restart), what saxes still reports about the rest of the
@@ -178,14 +243,14 @@ export class StreamParser {
   private open(tag: SaxesTagNS): void {
     if (this.ignoring()) return;
     if (this.depth === 0) {
-      if (this.position() - this.stanzaStart > this.options.maxStanzaSize) {
+      if (this.exceeds(this.position())) {
         this.fail('policy-violation', `stream header larger than ${this.options.maxStanzaSize} bytes`);
         return;
       }
       const attrs: Record<string, string> = {};
       for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
       this.depth = 1;
-      this.stanzaStart = this.position();
+      this.startAt(this.position());
       this.handler.onStreamStart({ name: tag.name, local: tag.local, uri: tag.uri, attrs });
       return;
     }
@@ -232,12 +297,12 @@ export class StreamParser {
     this.defaultNs.pop();
     this.depth--;
     if (this.depth === 1 && el) {
-      if (this.position() - this.stanzaStart > this.options.maxStanzaSize) {
+      if (this.exceeds(this.position())) {
         this.fail('policy-violation', `stanza larger than ${this.options.maxStanzaSize} bytes`);
         return;
       }
       this.restartPoint = (this.sax as unknown as SaxesInternals).i;
-      this.stanzaStart = this.position();
+      this.startAt(this.position());
       this.handler.onStanza(el);
     }
   }
@@ -247,9 +312,9 @@ export class StreamParser {
     if (this.depth === 1) {
       // saxes reports text between stanzas when it meets the next "<": the next stanza starts there.
       const next = this.position() - 1;
-      if (next - this.stanzaStart > this.options.maxStanzaSize) {
-        this.fail('policy-violation', `more than ${this.options.maxStanzaSize} characters of text between stanzas`);
-      } else this.stanzaStart = next;
+      if (this.exceeds(next)) {
+        this.fail('policy-violation', `more than ${this.options.maxStanzaSize} bytes of text between stanzas`);
+      } else this.startAt(next);
       return;
     }
     this.stack[this.stack.length - 1].t(text);
@@ -265,12 +330,12 @@ export class StreamParser {
 
   private checkSize(): void {
     if (this.failed || this.ended) return;
-    if (this.depth >= 2) {
-      if (this.pendingStanzaSize > this.options.maxStanzaSize) this.fail('policy-violation', `stanza larger than ${this.options.maxStanzaSize} bytes`);
-    } else if (this.position() - this.stanzaStart > this.options.maxStanzaSize) {
+    if (!this.exceeds(this.position())) return;
+    if (this.depth >= 2) this.fail('policy-violation', `stanza larger than ${this.options.maxStanzaSize} bytes`);
+    else {
       // saxes holds what comes before the next element (text between stanzas, a start tag, the stream header)
       // until it is complete: a flood of it must not grow without end.
-      const what = this.depth === 1 ? 'characters between stanzas' : 'characters before the stream header ends';
+      const what = this.depth === 1 ? 'bytes between stanzas' : 'bytes before the stream header ends';
       this.fail('policy-violation', `more than ${this.options.maxStanzaSize} ${what}`);
     }
   }
@@ -291,4 +356,9 @@ export class StreamParser {
     this.defaultNs = [];
     this.handler.onError(condition, text);
   }
+}
+
+/** UTF-8 bytes of text[from, to): Buffer.byteLength counts natively; lone surrogates count 3, as they encode. */
+function utf8Length(text: string, from: number, to: number): number {
+  return Buffer.byteLength(text.slice(from, to), 'utf8');
 }

@@ -404,6 +404,29 @@ describe('StreamParser: not-well-formed', () => {
   });
 });
 
+describe('StreamParser: stray close tags', () => {
+  test.each([
+    ['</message> straight inside the stream', `${OPEN}</message><presence/>`, ['start']],
+    ['</foo> straight inside the stream', `${OPEN}</foo>`, ['start']],
+    ['a stray close tag after a stanza', `${OPEN}<presence/></message><presence/>`, ['start', 'stanza']],
+    ['a close tag of the stream with another prefix', `${OPEN}<presence/></x:stream>`, ['start', 'stanza']],
+    ['a close tag of the stream without its prefix', `${OPEN}</stream>`, ['start']],
+    ['a close tag of the stream with another local name', `${OPEN}</stream:features>`, ['start']],
+    ['a stanza closed by another name', `${OPEN}<message><body>hi</body></iq><presence/>`, ['start']],
+    ['a stanza closed by the stream close tag', `${OPEN}<message><body>hi</body></stream:stream>`, ['start']],
+  ])('%s -> not-well-formed, never a stream end or a stanza', (_name, input, before) => {
+    const rec = expectEvents(input, [...before, 'error:not-well-formed']);
+    expect(rec.errorTexts).toHaveLength(1);
+    expect(rec.errorTexts[0]).toMatch(/close tag/);
+    expect(rec.errorTexts[0]).not.toMatch(/^\d|:\d+:/);
+  });
+
+  test('the stream close tag still ends the stream, with or without whitespace before ">"', () => {
+    expectEvents(`${OPEN}<presence/></stream:stream>`, ['start', 'stanza', 'end']);
+    expectEvents(`${OPEN}<presence/></stream:stream \n>`, ['start', 'stanza', 'end']);
+  });
+});
+
 describe('StreamParser: encoding', () => {
   test("encoding='ISO-8859-1' -> unsupported-encoding before the stream starts", () => {
     const rec = expectEvents(`<?xml version='1.0' encoding='ISO-8859-1'?>${HEADER}<message/>`, ['error:unsupported-encoding']);
@@ -519,6 +542,118 @@ describe('StreamParser: maxStanzaSize', () => {
     expect(rec.types).toEqual(['start', 'stanza', 'stanza']);
     rec.write('</stream:stream>');
     expect(rec.types).toEqual(['start', 'stanza', 'stanza', 'end']);
+  });
+});
+
+/**
+ * A stanza of exactly `bytes` UTF-8 bytes whose body is `char` repeated, padded with ASCII to the size; it has
+ * far fewer characters than bytes when `char` is multi-byte.
+ */
+function stanzaOfBytes(bytes: number, char: string): string {
+  const head = "<message to='romeo@example.net'><body>";
+  const tail = '</body></message>';
+  const room = bytes - Buffer.byteLength(head + tail);
+  const count = Math.floor(room / Buffer.byteLength(char));
+  const s = head + char.repeat(count) + 'a'.repeat(room - count * Buffer.byteLength(char)) + tail;
+  expect(Buffer.byteLength(s)).toBe(bytes);
+  return s;
+}
+
+/** Seeded random cuts of a buffer into 1..max-byte pieces (cuts fall inside multi-byte characters too). */
+function randomChunks(buf: Buffer, seed: number, max: number): Buffer[] {
+  const random = mulberry32(seed);
+  const out: Buffer[] = [];
+  for (let pos = 0; pos < buf.length; ) {
+    const size = 1 + Math.floor(random() * max);
+    out.push(buf.subarray(pos, pos + size));
+    pos += size;
+  }
+  return out;
+}
+
+describe('StreamParser: maxStanzaSize counts UTF-8 bytes', () => {
+  const LIMIT = 200;
+
+  test('100 characters of 3-byte text are 300+ bytes: over a 200-byte limit', () => {
+    const stanza = `<message><body>${'中'.repeat(100)}</body></message>`;
+    expect(stanza.length).toBeLessThan(LIMIT);
+    expect(Buffer.byteLength(stanza)).toBeGreaterThan(300);
+    expectEvents(`${OPEN}${stanza}<presence/>`, ['start', 'error:policy-violation'], { maxStanzaSize: LIMIT });
+    const rec = parse([OPEN, stanza, '<presence/>'], { maxStanzaSize: LIMIT });
+    expect(rec.types).toEqual(['start', 'error:policy-violation']);
+    expect(rec.errorTexts[0]).toBe(`stanza larger than ${LIMIT} bytes`);
+    // The same stanza in ASCII passes.
+    expect(parse([OPEN, `<message><body>${'z'.repeat(100)}</body></message>`], { maxStanzaSize: LIMIT }).types).toEqual(['start', 'stanza']);
+  });
+
+  test.each([
+    ['2-byte', 'é'],
+    ['3-byte', '中'],
+    ['4-byte (a surrogate pair)', '😀'],
+  ])('%s text: exactly the limit in bytes passes, one byte more fails, under any chunking', (_name, char) => {
+    const ok = Buffer.from(stanzaOfBytes(LIMIT, char));
+    const over = Buffer.from(stanzaOfBytes(LIMIT + 1, char));
+    for (let seed = 1; seed <= 50; seed++) {
+      expect(parse([Buffer.from(OPEN), ...randomChunks(ok, seed, 16), Buffer.from('<presence/>')], { maxStanzaSize: LIMIT }).types).toEqual(['start', 'stanza', 'stanza']);
+      expect(parse([Buffer.from(OPEN), ...randomChunks(over, seed, 16), Buffer.from('<presence/>')], { maxStanzaSize: LIMIT }).types).toEqual(['start', 'error:policy-violation']);
+    }
+    // Whole, one byte at a time, and as strings.
+    expectEvents(Buffer.concat([Buffer.from(OPEN), ok, Buffer.from('<presence/>')]), ['start', 'stanza', 'stanza'], { maxStanzaSize: LIMIT });
+    expectEvents(Buffer.concat([Buffer.from(OPEN), over, Buffer.from('<presence/>')]), ['start', 'error:policy-violation'], { maxStanzaSize: LIMIT });
+    expect(parse([OPEN, ...chunksOf(ok.toString(), 7), '<presence/>'], { maxStanzaSize: LIMIT }).types).toEqual(['start', 'stanza', 'stanza']);
+    expect(parse([OPEN, ...chunksOf(over.toString(), 7), '<presence/>'], { maxStanzaSize: LIMIT }).types).toEqual(['start', 'error:policy-violation']);
+  });
+
+  test('stanzas at the limit one after another, in one write or many, are each measured from their own start', () => {
+    const stanzas = ['é', '中', '😀', 'x'].map((c) => stanzaOfBytes(LIMIT, c)).join(' ');
+    const all = Buffer.from(`${OPEN}${stanzas}`);
+    expect(parse(all, { maxStanzaSize: LIMIT }).types).toEqual(['start', 'stanza', 'stanza', 'stanza', 'stanza']);
+    for (let seed = 1; seed <= 20; seed++) expect(parse(randomChunks(all, seed, 64), { maxStanzaSize: LIMIT }).types).toEqual(['start', 'stanza', 'stanza', 'stanza', 'stanza']);
+  });
+
+  test('a multi-byte stanza too big for the limit fails before it is fed whole', () => {
+    const rec = new Recorder({ maxStanzaSize: 4096 });
+    rec.write(OPEN);
+    const chunks = chunksOf(Buffer.from(`<message><body>${'中'.repeat(64 * 1024)}</body></message>`), 1024);
+    let failedAt = -1;
+    chunks.forEach((chunk, i) => {
+      rec.write(chunk);
+      if (failedAt < 0 && rec.types.includes('error:policy-violation')) failedAt = i;
+    });
+    expect(rec.types).toEqual(['start', 'error:policy-violation']);
+    // 4096 bytes are 4 KiB-chunks' worth of input, whatever characters they hold.
+    expect(failedAt).toBeGreaterThanOrEqual(0);
+    expect(failedAt).toBeLessThanOrEqual(4);
+  });
+
+  test('pendingStanzaSize counts bytes', () => {
+    const rec = parse([OPEN, "<message to='x'><body>中"], { maxStanzaSize: LIMIT });
+    expect(rec.parser.pendingStanzaSize).toBe(Buffer.byteLength("<message to='x'><body>中"));
+    rec.write(Buffer.from('😀é'));
+    expect(rec.parser.pendingStanzaSize).toBe(Buffer.byteLength("<message to='x'><body>中😀é"));
+    // Half of a character waits in the decoder: it is not counted until it is complete.
+    const e = Buffer.from('é');
+    rec.write(e.subarray(0, 1));
+    expect(rec.parser.pendingStanzaSize).toBe(Buffer.byteLength("<message to='x'><body>中😀é"));
+    rec.write(e.subarray(1));
+    expect(rec.parser.pendingStanzaSize).toBe(Buffer.byteLength("<message to='x'><body>中😀éé"));
+    rec.write('</body></message>');
+    expect(rec.parser.pendingStanzaSize).toBe(0);
+  });
+
+  test('a stream header over the limit in bytes but not in characters fails', () => {
+    const header = `<stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' to='${'中'.repeat(60)}'>`;
+    expect(header.length).toBeLessThan(LIMIT);
+    expectEvents(header, ['error:policy-violation'], { maxStanzaSize: LIMIT });
+    expectEvents(`<stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' to='${'中'.repeat(20)}'>`, ['start'], { maxStanzaSize: LIMIT });
+  });
+
+  test('a start tag over the limit in bytes fails before it is complete', () => {
+    const rec = new Recorder({ maxStanzaSize: LIMIT });
+    rec.write(OPEN);
+    rec.write("<message to='");
+    for (let i = 0; i < 10; i++) rec.write('中'.repeat(10));
+    expect(rec.types).toEqual(['start', 'error:policy-violation']);
   });
 });
 
