@@ -1,23 +1,86 @@
-import { jid as parseJid, type JID } from '@xmpp/jid';
+import { JID as XmppJid } from '@xmpp/jid';
+import { normalizeDomain } from './idna.js';
+import { opaqueString, usernameCaseMapped } from './precis.js';
 
-export type { JID };
+/** An XMPP address in canonical form (RFC 7622): equal addresses are equal strings. */
+export interface Jid {
+  readonly local: string;
+  readonly domain: string;
+  readonly resource: string;
+  /** 'local@domain' or 'domain' */
+  readonly bare: string;
+  /** bare + '/resource' when there is one */
+  readonly full: string;
+}
 
-/** A JID from untrusted text, or undefined when it is not one (RFC 7622). */
+/** RFC 7622 §3.1: each part is at most 1023 bytes once enforced. */
+const MAX_PART_BYTES = 1023;
+
+/**
+ * Code points RFC 7622 §3.3.1 forbids in a localpart on top of UsernameCaseMapped: they would make a JID
+ * ambiguous or unsafe in XML and URIs (XEP-0106 escapes them instead).
+ */
+const LOCALPART_FORBIDDEN = /["&'/:<>@]/;
+
+/**
+ * A localpart (or a SASL username, the same thing: RFC 6120 §6.3.7) in canonical form: PRECIS
+ * UsernameCaseMapped (RFC 8265 §3.3), without RFC 7622's forbidden characters, 1..1023 bytes. Undefined when
+ * the text cannot be one.
+ */
+export function normalizeLocalpart(text: string): string | undefined {
+  const local = usernameCaseMapped(text);
+  if (local === undefined || LOCALPART_FORBIDDEN.test(local) || Buffer.byteLength(local) > MAX_PART_BYTES) return undefined;
+  return local;
+}
+
+/** A resourcepart in canonical form: PRECIS OpaqueString (RFC 8265 §4.2), 1..1023 bytes. */
+export function normalizeResource(text: string): string | undefined {
+  const resource = opaqueString(text);
+  return resource === undefined || Buffer.byteLength(resource) > MAX_PART_BYTES ? undefined : resource;
+}
+
+/**
+ * Longest text that can still be a JID: three parts of 1023 bytes, two separators and a final dot, with
+ * room for mappings that shrink text (NFC composes, fullwidth forms narrow). It only spares parsing a flood.
+ */
+const MAX_JID_LENGTH = 4 * (3 * MAX_PART_BYTES + 3);
+
+/** A JID from untrusted text, PRECIS-normalised; undefined when it is not one (a stanza then gets jid-malformed). */
+export function parseJid(text: string): Jid | undefined {
+  if (text.length > MAX_JID_LENGTH) return undefined;
+  // RFC 7622 §3.1: the first "/" ends the domainpart, so a resourcepart may hold "@" and "/"; an "@" before
+  // it ends the localpart.
+  const slash = text.indexOf('/');
+  const head = slash < 0 ? text : text.slice(0, slash);
+  const at = head.indexOf('@');
+  if (at === 0 || slash === text.length - 1) return undefined; // "@domain", "domain/": an empty part is no part
+  return makeJid(at < 0 ? '' : head.slice(0, at), head.slice(at + 1), slash < 0 ? '' : text.slice(slash + 1));
+}
+
+/** Build from parts already normalised or not; undefined when not valid. An empty local or resource is none. */
+export function makeJid(local: string, domain: string, resource = ''): Jid | undefined {
+  const d = normalizeDomain(domain);
+  if (d === undefined) return undefined;
+  const l = local === '' ? '' : normalizeLocalpart(local);
+  if (l === undefined) return undefined;
+  const r = resource === '' ? '' : normalizeResource(resource);
+  if (r === undefined) return undefined;
+  const bare = l === '' ? d : `${l}@${d}`;
+  return { local: l, domain: d, resource: r, bare, full: r === '' ? bare : `${bare}/${r}` };
+}
+
+
+// The @xmpp/jid-based API the rest of the code still uses; it goes once callers have moved to Jid.
+export type JID = XmppJid;
+
+/** A JID from untrusted text, normalised, as an @xmpp/jid JID. */
 export function tryParseJid(text: string): JID | undefined {
-  if (text.length === 0 || text.length > 3071) return undefined;
-  try {
-    const j = parseJid(text);
-    if (!j.domain) return undefined;
-    if (j.local !== '' && /["&'/:<>@\s]/.test(j.local)) return undefined;
-    if (/[\s/@]/.test(j.domain)) return undefined;
-    return j;
-  } catch {
-    return undefined;
-  }
+  const j = parseJid(text);
+  return j && new XmppJid(j.local, j.domain, j.resource);
 }
 
 export function bareOf(j: JID): string {
-  return j.local ? `${j.local.toLowerCase()}@${j.domain.toLowerCase()}` : j.domain.toLowerCase();
+  return j.local ? `${j.local}@${j.domain}` : j.domain;
 }
 
 export function fullOf(j: JID): string {

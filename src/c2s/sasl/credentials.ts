@@ -22,8 +22,11 @@ export function saltedPassword(hash: ScramHash, password: string, salt: Buffer, 
   return pbkdf2Sync(prepPassword(password), salt, iterations, DIGEST[hash].length, DIGEST[hash].name);
 }
 
-export function deriveCredential(hash: ScramHash, password: string, iterations: number, salt = randomBytes(16)): ScramCredential {
-  const salted = saltedPassword(hash, password, salt, iterations);
+export function deriveCredential(hash: ScramHash, password: string, iterations: number, salt: Buffer = randomBytes(16)): ScramCredential {
+  return credentialOf(hash, saltedPassword(hash, password, salt, iterations), salt, iterations);
+}
+
+function credentialOf(hash: ScramHash, salted: Buffer, salt: Buffer, iterations: number): ScramCredential {
   const clientKey = hmac(hash, salted, 'Client Key');
   return {
     salt: salt.toString('base64'),
@@ -33,9 +36,35 @@ export function deriveCredential(hash: ScramHash, password: string, iterations: 
   };
 }
 
-/** What we store for a user: SCRAM keys for both hashes, never the password. */
-export function makeUserRecord(username: string, password: string, iterations: number): UserRecord {
-  return { username, scram: { sha1: deriveCredential('sha1', password, iterations), sha256: deriveCredential('sha256', password, iterations) } };
+/** A salt per hash; injectable so that tests can compare records. */
+export interface RecordSalts {
+  sha1: Buffer;
+  sha256: Buffer;
+}
+
+const freshSalts = (): RecordSalts => ({ sha1: randomBytes(16), sha256: randomBytes(16) });
+
+/** What we store for a user: SCRAM keys for both hashes, never the password. Blocks: for the CLI and tests. */
+export function makeUserRecord(username: string, password: string, iterations: number, salts: RecordSalts = freshSalts()): UserRecord {
+  return {
+    username,
+    scram: { sha1: deriveCredential('sha1', password, iterations, salts.sha1), sha256: deriveCredential('sha256', password, iterations, salts.sha256) },
+  };
+}
+
+/**
+ * The record makeUserRecord makes, with both PBKDF2 runs on libuv's thread pool at once: a registration or
+ * password change inside the server must not stall the event loop every session shares. Rejects when
+ * SASLprep refuses the password, as makeUserRecord throws.
+ */
+export async function deriveUserRecord(username: string, password: string, iterations: number, salts: RecordSalts = freshSalts()): Promise<UserRecord> {
+  const prepared = prepPassword(password);
+  const derive = async (hash: ScramHash): Promise<ScramCredential> => {
+    const salt = salts[hash];
+    return credentialOf(hash, await pbkdf2Async(prepared, salt, iterations, DIGEST[hash].length, DIGEST[hash].name), salt, iterations);
+  };
+  const [sha1, sha256] = await Promise.all([derive('sha1'), derive('sha256')]);
+  return { username, scram: { sha1, sha256 } };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { authzidAllowed } from './authzid.js';
 import { verifyPassword } from './credentials.js';
 import type { SaslMechanism, SaslStep, UserLookup } from './mechanism.js';
 import { normalizeUsername } from './username.js';
@@ -12,7 +13,7 @@ export class PlainMechanism implements SaslMechanism {
     const [authzid, authcid, password] = parts;
     const username = normalizeUsername(authcid);
     if (username === undefined) return { kind: 'failure', condition: 'not-authorized' };
-    if (authzid !== '' && authzid !== `${username}@${this.domain}`) return { kind: 'failure', condition: 'invalid-authzid' };
+    if (!authzidAllowed(authzid, username, this.domain)) return { kind: 'failure', condition: 'invalid-authzid' };
     const user = await this.lookup(username);
     if (!user || !(await verifyPassword(user, password))) return { kind: 'failure', condition: 'not-authorized' };
     return { kind: 'success', username };

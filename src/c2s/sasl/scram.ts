@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { ScramHash } from '../../storage/storage.js';
+import { authzidAllowed } from './authzid.js';
 import { digest, hmac, safeEqual } from './credentials.js';
 import type { SaslMechanism, SaslStep, UserLookup } from './mechanism.js';
 import { normalizeUsername } from './username.js';
@@ -32,17 +33,16 @@ export class ScramMechanism implements SaslMechanism {
     if (!m) return fail('malformed-request');
     if (m[1] === 'p') return fail('malformed-request', 'channel binding is not supported');
     this.gs2Header = text.slice(0, text.length - m[4].length);
-    if (m[3]) {
-      const authzid = decodeName(m[3].slice(2));
-      if (authzid === undefined) return fail('malformed-request');
-      if (authzid !== '' && authzid !== `${normalizeUsername(authzidLocal(authzid)) ?? ''}@${this.domain}`) return fail('invalid-authzid');
-    }
+    const authzid = m[3] ? decodeName(m[3].slice(2)) : '';
+    if (authzid === undefined) return fail('malformed-request');
     this.clientFirstBare = m[4];
     const attrs = parseAttributes(this.clientFirstBare);
     if (!attrs || attrs.m !== undefined || attrs.n === undefined || !attrs.r) return fail('malformed-request');
     const name = decodeName(attrs.n);
     const username = name === undefined ? undefined : normalizeUsername(name);
     if (username === undefined) return fail('malformed-request');
+    // The authzid names whom to act as; it can only be checked against the user the client authenticates as.
+    if (!authzidAllowed(authzid, username, this.domain)) return fail('invalid-authzid');
     this.username = username;
     const user = await this.lookup(username);
     const cred = user?.scram[this.hash];
@@ -104,9 +104,4 @@ function parseAttributes(text: string): Record<string, string> | undefined {
 function decodeName(name: string): string | undefined {
   if (/=(?!2C|3D)/.test(name)) return undefined;
   return name.replace(/=2C/g, ',').replace(/=3D/g, '=');
-}
-
-function authzidLocal(authzid: string): string {
-  const at = authzid.indexOf('@');
-  return at < 0 ? authzid : authzid.slice(0, at);
 }

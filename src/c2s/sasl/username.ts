@@ -1,17 +1,10 @@
-import { prepPassword } from './credentials.js';
+import { normalizeLocalpart } from '../../xmpp/jid.js';
 
 /**
- * The account name as stored: the JID localpart, case-folded. Returns undefined for names no account can
- * have (empty, too long, characters RFC 7622 forbids in a localpart).
+ * The account name as stored: a SASL simple user name is the JID localpart (RFC 6120 §6.3.7), so it is
+ * normalised by the same PRECIS UsernameCaseMapped profile, and "ｂｏｂ" or "BOB" logs in as the "bob" of
+ * bob@domain. Undefined for names no account can have (empty, too long, characters a localpart may not hold).
  */
 export function normalizeUsername(name: string): string | undefined {
-  let prepared: string;
-  try {
-    prepared = prepPassword(name).normalize('NFC').toLowerCase();
-  } catch {
-    return undefined;
-  }
-  if (prepared.length === 0 || Buffer.byteLength(prepared) > 1023) return undefined;
-  if (/["&'/:<>@\s]/.test(prepared)) return undefined;
-  return prepared;
+  return normalizeLocalpart(name);
 }

@@ -1,0 +1,112 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { makeUserRecord } from '../../src/c2s/sasl/credentials';
+import type { SaslStep } from '../../src/c2s/sasl/mechanism';
+import { ScramMechanism } from '../../src/c2s/sasl/scram';
+import type { ScramHash, UserRecord } from '../../src/storage/storage';
+
+/*
+ * SCRAM (RFC 5802, RFC 7677) as a client runs it against the server's mechanism: what the client is told at
+ * each step, success with a server signature it can verify, or the failure condition.
+ */
+
+const DOMAIN = 'localhost';
+const USERS = new Map<string, UserRecord>([
+  ['alice', makeUserRecord('alice', 'wonderland', 4096)],
+  ['bob', makeUserRecord('bob', 'builder', 4096)],
+]);
+const lookup = async (username: string): Promise<UserRecord | undefined> => USERS.get(username);
+
+const ALGO: Record<ScramHash, { name: string; length: number }> = { sha1: { name: 'sha1', length: 20 }, sha256: { name: 'sha256', length: 32 } };
+
+/** RFC 5802 saslname: "," and "=" escaped. */
+const saslname = (name: string): string => name.replace(/=/g, '=3D').replace(/,/g, '=2C');
+
+interface Outcome {
+  /** The first failure, or the final step. */
+  step: SaslStep;
+  /** Whether the client could verify the server signature of a success. */
+  serverVerified?: boolean;
+}
+
+async function login(hash: ScramHash, username: string, password: string, authzid?: string): Promise<Outcome> {
+  const { name, length } = ALGO[hash];
+  const mech = new ScramMechanism(hash, lookup, DOMAIN);
+  const gs2 = authzid === undefined ? 'n,,' : `n,a=${saslname(authzid)},`;
+  const clientFirstBare = `n=${saslname(username)},r=${randomBytes(12).toString('base64')}`;
+  const first = await mech.step(Buffer.from(gs2 + clientFirstBare));
+  if (first.kind !== 'challenge') return { step: first };
+  const serverFirst = first.data.toString();
+  const attrs = Object.fromEntries(serverFirst.split(',').map((a) => [a[0], a.slice(2)]));
+  const salted = pbkdf2Sync(password.normalize('NFKC'), Buffer.from(attrs.s, 'base64'), Number(attrs.i), length, name);
+  const clientKey = createHmac(name, salted).update('Client Key').digest();
+  const storedKey = createHash(name).update(clientKey).digest();
+  const withoutProof = `c=${Buffer.from(gs2).toString('base64')},r=${attrs.r}`;
+  const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
+  const signature = createHmac(name, storedKey).update(authMessage).digest();
+  const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]));
+  const final = await mech.step(Buffer.from(`${withoutProof},p=${proof.toString('base64')}`));
+  if (final.kind !== 'success') return { step: final };
+  const serverKey = createHmac(name, salted).update('Server Key').digest();
+  const expected = `v=${createHmac(name, serverKey).update(authMessage).digest('base64')}`;
+  return { step: final, serverVerified: final.data?.toString() === expected };
+}
+
+const failure = (o: Outcome): string | undefined => (o.step.kind === 'failure' ? o.step.condition : undefined);
+
+describe('SCRAM-SHA-256', () => {
+  test('the right password logs in, and the client can verify the server', async () => {
+    const o = await login('sha256', 'alice', 'wonderland');
+    expect(o.step).toMatchObject({ kind: 'success', username: 'alice' });
+    expect(o.serverVerified).toBe(true);
+  });
+
+  test('a wrong password, or an unknown user, is not-authorized', async () => {
+    expect(failure(await login('sha256', 'alice', 'looking-glass'))).toBe('not-authorized');
+    expect(failure(await login('sha256', 'carol', 'wonderland'))).toBe('not-authorized');
+  });
+
+  test('the username is normalised like a JID localpart: "ＡＬＩＣＥ" logs in as alice', async () => {
+    expect((await login('sha256', 'ＡＬＩＣＥ', 'wonderland')).step).toMatchObject({ kind: 'success', username: 'alice' });
+    expect((await login('sha256', 'Alice', 'wonderland')).step).toMatchObject({ kind: 'success', username: 'alice' });
+  });
+
+  test("an authzid of the user's own bare JID logs in, in any case or width", async () => {
+    for (const authzid of ['alice@localhost', 'Alice@LocalHost', 'ａｌｉｃｅ@localhost', 'alice@localhost.']) {
+      const o = await login('sha256', 'alice', 'wonderland', authzid);
+      expect({ authzid, step: o.step }).toMatchObject({ authzid, step: { kind: 'success', username: 'alice' } });
+      expect(o.serverVerified).toBe(true);
+    }
+  });
+
+  test('an empty authzid (a=) is no authzid', async () => {
+    expect((await login('sha256', 'alice', 'wonderland', '')).step).toMatchObject({ kind: 'success', username: 'alice' });
+  });
+
+  test('an authzid of another user is invalid-authzid, even with the right password', async () => {
+    expect(failure(await login('sha256', 'alice', 'wonderland', 'bob@localhost'))).toBe('invalid-authzid');
+    expect(failure(await login('sha256', 'bob', 'builder', 'alice@localhost'))).toBe('invalid-authzid');
+  });
+
+  test('an authzid of another domain is invalid-authzid', async () => {
+    expect(failure(await login('sha256', 'alice', 'wonderland', 'alice@example.org'))).toBe('invalid-authzid');
+    expect(failure(await login('sha256', 'alice', 'wonderland', 'localhost'))).toBe('invalid-authzid');
+  });
+
+  test('an authzid that is a full JID, or no JID at all, is invalid-authzid', async () => {
+    for (const authzid of ['alice@localhost/phone', 'alice', '@localhost', 'alice@', 'al ice@localhost', 'alice@local,host']) {
+      expect({ authzid, condition: failure(await login('sha256', 'alice', 'wonderland', authzid)) }).toEqual({ authzid, condition: 'invalid-authzid' });
+    }
+  });
+
+  test('a badly escaped authzid is malformed-request', async () => {
+    const mech = new ScramMechanism('sha256', lookup, DOMAIN);
+    expect(await mech.step(Buffer.from('n,a=alice=40localhost,n=alice,r=abc'))).toMatchObject({ kind: 'failure', condition: 'malformed-request' });
+  });
+});
+
+describe('SCRAM-SHA-1', () => {
+  test('logs in, and refuses an authzid of another user', async () => {
+    expect((await login('sha1', 'bob', 'builder', 'bob@localhost')).step).toMatchObject({ kind: 'success', username: 'bob' });
+    expect(failure(await login('sha1', 'bob', 'builder', 'alice@localhost'))).toBe('invalid-authzid');
+  });
+});
