@@ -62,7 +62,7 @@ await server.start();
 const closes = [];
 const original = server.sessionClosed.bind(server);
 server.sessionClosed = (session, reason, unconfirmed) => {
-  closes.push({ at: Date.now(), silent: session.closedAt - session.lastReceivedAt, reason });
+  closes.push({ at: Date.now(), silent: session.closedAt - session.lastAliveAt, reason });
   original(session, reason, unconfirmed);
 };
 

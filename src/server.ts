@@ -5,10 +5,10 @@ import { C2SStream, type C2SHost } from './c2s/stream.js';
 import type { Config, ConnectionKind } from './config/types.js';
 import type { Context } from './context.js';
 import { installDisco } from './features/disco.js';
-import { OfflineMessages } from './features/offline.js';
+import { installOffline, type OfflineMessages } from './features/offline.js';
 import { installPing } from './features/ping.js';
-import { Presence } from './features/presence.js';
-import { Registration } from './features/register.js';
+import { installPresence } from './features/presence.js';
+import { installRegistration, type Registration } from './features/register.js';
 import { installVersion } from './features/version.js';
 import type { Logger } from './log.js';
 import { adminRoutes } from './metrics/admin.js';
@@ -16,11 +16,14 @@ import { createHttpServer } from './metrics/http.js';
 import { Metrics } from './metrics/metrics.js';
 import { Router } from './router/router.js';
 import { WATCHDOG_REASONS, type CloseReason } from './sessions/close-reason.js';
+import { SessionEvents } from './sessions/events.js';
+import type { Unconfirmed } from './sessions/ledger.js';
 import { SessionRegistry } from './sessions/registry.js';
-import type { Session, Unconfirmed } from './sessions/session.js';
+import type { Session } from './sessions/session.js';
 import type { Storage } from './storage/storage.js';
-import { NS } from './xmpp/ns.js';
 import type { Connection } from './transport/connection.js';
+import { TcpTransport } from './transport/tcp.js';
+import type { Transport } from './transport/transport.js';
 import { Watchdog } from './watchdog/watchdog.js';
 
 export interface ServerOptions {
@@ -33,21 +36,20 @@ export interface ServerOptions {
 
 /**
  * The running server: listeners, registry, router, features, watchdog and metrics, wired once. It is the
- * SessionHost: every session's single close lands in sessionClosed().
+ * SessionHost: every session's single close lands in sessionClosed(), which counts it and tells the
+ * features that subscribed to the end of sessions.
  */
 export class Server implements C2SHost {
   readonly ctx: Context;
   readonly tls: SecureContext | undefined;
   readonly watchdog: Watchdog;
   private readonly offline: OfflineMessages;
-  private readonly presence: Presence;
   readonly registration: Registration;
   private c2sListener: TcpServer | undefined;
   private httpListener: HttpServer | undefined;
   private readonly closedBytes = new Map<string, number>();
   private stopping = false;
-  private readonly pendingWrites = new Set<Promise<unknown>>();
-  /** Every socket not yet gone, including those of sessions already closed and waiting out closeTimeout. */
+  /** Every connection not yet gone, including those of sessions already closed and waiting out closeTimeout. */
   private readonly connections = new Set<Connection>();
 
   constructor(options: ServerOptions) {
@@ -62,23 +64,24 @@ export class Server implements C2SHost {
       },
       bytes: () => this.byteTotals(),
     });
-    const router = new Router({ registry, log: options.log, metrics, get config() { return ctxConfig.config; } });
+    const router = new Router({ registry, log: options.log, get config() { return ctxConfig.config; } });
     this.ctx = {
       get config() { return ctxConfig.config; },
       set config(c: Config) { ctxConfig.config = c; },
       log: options.log,
       storage: options.storage,
       registry,
+      sessions: new SessionEvents(),
       metrics,
       router,
     };
     this.tls = options.tls;
-    installPing(router);
-    installDisco(router);
-    installVersion(router);
-    this.offline = new OfflineMessages(this.ctx);
-    this.presence = new Presence(this.ctx, this.offline);
-    this.registration = new Registration(this.ctx, this.presence);
+    installPing(this.ctx);
+    installDisco(this.ctx);
+    installVersion(this.ctx);
+    this.offline = installOffline(this.ctx);
+    const presence = installPresence(this.ctx, this.offline);
+    this.registration = installRegistration(this.ctx, presence);
     this.watchdog = new Watchdog(this.ctx);
   }
 
@@ -97,7 +100,7 @@ export class Server implements C2SHost {
 
   async start(): Promise<void> {
     const { config } = this;
-    this.c2sListener = createTcpServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.accept(socket));
+    this.c2sListener = createTcpServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.acceptSocket(socket));
     await listen(this.c2sListener, config.listeners.c2s.port, config.listeners.c2s.host);
     this.httpListener = createHttpServer({ metrics: this.ctx.metrics, ready: () => !this.stopping && this.c2sListener?.listening === true, extra: adminRoutes(this.ctx) });
     await listen(this.httpListener, config.listeners.http.port, config.listeners.http.host);
@@ -111,7 +114,8 @@ export class Server implements C2SHost {
     this.ctx.config = config;
     for (const session of this.ctx.registry.all()) {
       session.policy = config.watchdog[session.kind];
-      session.conn.setOptions({ maxStanzaSize: config.c2s.maxStanzaSize, closeTimeout: session.policy.closeTimeout, tcpKeepAlive: session.policy.tcpKeepAlive });
+      // c2s.maxStanzaSize applies to streams opened from now on: a parser keeps the limit it started with.
+      session.conn?.setOptions({ closeTimeout: session.policy.closeTimeout, tcpKeepAlive: session.policy.tcpKeepAlive });
     }
     if (old.watchdog.interval !== config.watchdog.interval) this.watchdog.start();
     this.ctx.log.info({ event: 'config.reloaded' }, 'configuration reloaded');
@@ -125,7 +129,7 @@ export class Server implements C2SHost {
     const closing = closeListener(this.c2sListener);
     const sessions = [...this.ctx.registry.all()];
     for (const s of sessions) s.close('shutdown', { text: 'the server is shutting down' });
-    await Promise.all([...this.pendingWrites]);
+    await this.offline.flushed();
     // Sessions closed before the shutdown may still wait out their closeTimeout: they go too.
     await waitFor(() => [...this.connections].every((c) => c.closed), this.config.shutdown.timeout);
     for (const c of this.connections) c.reset();
@@ -137,51 +141,48 @@ export class Server implements C2SHost {
 
   // SessionHost
 
-  streamHeader(): string {
-    return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${NS.STREAM}' from='${this.config.domain}' version='1.0'>`;
-  }
-
   stanzaCounter(kind: ConnectionKind, direction: 'in' | 'out'): { inc(): void } {
     return this.ctx.metrics.stanzas.labels(kind, direction);
   }
 
   bound(session: Session): void {
-    this.ctx.log.info({ event: 'session.bound', session: session.id, jid: session.fullJid, ip: session.conn.remoteAddress }, 'session bound');
+    this.ctx.log.info({ event: 'session.bound', session: session.id, jid: session.fullJid, ip: session.remoteAddress }, 'session bound');
+    this.ctx.sessions.bound(session);
+  }
+
+  connectionGone(conn: Connection): void {
+    this.connections.delete(conn);
   }
 
   sessionClosed(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void {
     const { metrics, registry, log } = this.ctx;
     registry.remove(session);
     metrics.sessionsClosed.inc({ kind: session.kind, reason });
-    if (WATCHDOG_REASONS.has(reason)) metrics.deadSessionLifetime.observe({ kind: session.kind, reason }, (session.closedAt - session.lastReceivedAt) / 1000);
+    if (WATCHDOG_REASONS.has(reason)) metrics.deadSessionLifetime.observe({ kind: session.kind, reason }, (session.closedAt - session.lastAliveAt) / 1000);
     this.addClosedBytes(session);
     log.info({ event: 'session.closed', session: session.id, jid: session.fullJid, kind: session.kind, reason, unconfirmed: unconfirmed.length }, 'session closed');
-    if (session.fullJid) this.presence.sessionEnded(session);
-    if (unconfirmed.length > 0 && session.username) this.salvage(session, unconfirmed);
+    this.ctx.sessions.ended(session, reason, unconfirmed);
   }
 
-  private salvage(session: Session, unconfirmed: Unconfirmed[]): void {
-    const username = session.username!;
-    const job = (async () => {
-      for (const { stanza, sentAt } of unconfirmed) {
-        if (await this.offline.store(username, stanza, new Date(sentAt))) this.ctx.metrics.messagesSalvaged.inc({ kind: session.kind });
-      }
-    })().catch((err: Error) => this.ctx.log.error({ event: 'salvage.failed', session: session.id, err: err.message }, 'could not store unconfirmed messages'));
-    this.pendingWrites.add(job);
-    void job.finally(() => this.pendingWrites.delete(job));
+  /** A stream on any transport; the listeners call this, and tests drive it with transports of their own. */
+  accept(transport: Transport): Session | undefined {
+    if (this.stopping) {
+      transport.reset();
+      return undefined;
+    }
+    const stream = new C2SStream(transport, this);
+    this.connections.add(stream.conn);
+    this.ctx.registry.add(stream.session);
+    this.ctx.metrics.connectionsAccepted.inc({ kind: 'c2s' });
+    return stream.session;
   }
 
-  private accept(socket: Socket): void {
+  private acceptSocket(socket: Socket): void {
     if (this.stopping) {
       socket.destroy();
       return;
     }
-    const stream = new C2SStream(socket, this);
-    const conn = stream.session.conn;
-    this.connections.add(conn);
-    socket.once('close', () => this.connections.delete(conn));
-    this.ctx.registry.add(stream.session);
-    this.ctx.metrics.connectionsAccepted.inc({ kind: 'c2s' });
+    this.accept(new TcpTransport(socket));
   }
 
   private *sessionCounts(): Iterable<[string, string, number]> {
@@ -200,8 +201,8 @@ export class Server implements C2SHost {
   private *byteTotals(): Iterable<[string, 'in' | 'out', number]> {
     const totals = new Map(this.closedBytes);
     for (const s of this.ctx.registry.all()) {
-      totals.set(`${s.kind} in`, (totals.get(`${s.kind} in`) ?? 0) + s.conn.bytesIn);
-      totals.set(`${s.kind} out`, (totals.get(`${s.kind} out`) ?? 0) + s.conn.bytesOut);
+      totals.set(`${s.kind} in`, (totals.get(`${s.kind} in`) ?? 0) + s.bytesIn);
+      totals.set(`${s.kind} out`, (totals.get(`${s.kind} out`) ?? 0) + s.bytesOut);
     }
     for (const [key, n] of totals) {
       const [kind, direction] = key.split(' ');
@@ -210,8 +211,8 @@ export class Server implements C2SHost {
   }
 
   private addClosedBytes(s: Session): void {
-    this.closedBytes.set(`${s.kind} in`, (this.closedBytes.get(`${s.kind} in`) ?? 0) + s.conn.bytesIn);
-    this.closedBytes.set(`${s.kind} out`, (this.closedBytes.get(`${s.kind} out`) ?? 0) + s.conn.bytesOut);
+    this.closedBytes.set(`${s.kind} in`, (this.closedBytes.get(`${s.kind} in`) ?? 0) + s.bytesIn);
+    this.closedBytes.set(`${s.kind} out`, (this.closedBytes.get(`${s.kind} out`) ?? 0) + s.bytesOut);
   }
 }
 

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import { REGISTER_FEATURE_NS, type Registration } from '../features/register.js';
+import { XmlStreamFraming } from '../framing/xml-stream.js';
 import { Session, type SessionHost } from '../sessions/session.js';
 import { Connection, type ConnectionEvents } from '../transport/connection.js';
+import type { Transport } from '../transport/transport.js';
 import { iqResult, stanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
-import { tryParseJid } from '../xmpp/jid.js';
+import { makeJid, parseJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import type { ParseErrorCondition, StreamHeader } from '../xmpp/parser.js';
 import { limitsElement, postAuthFeatures, preAuthFeatures, type Mechanism } from './features.js';
 import type { SaslFailure, SaslMechanism } from './sasl/mechanism.js';
+import { decodeSaslBase64 } from './sasl/base64.js';
 import { PlainMechanism } from './sasl/plain.js';
 import { ScramMechanism } from './sasl/scram.js';
 
@@ -23,26 +25,30 @@ export interface C2SHost extends SessionHost {
   bound(session: Session): void;
   /** XEP-0077 before authentication (answers 'disabled' itself when c2s.registration.enabled is off). */
   readonly registration?: Registration;
+  /** The connection is gone (the session may have ended long before, waiting for the peer to close). */
+  connectionGone(conn: Connection): void;
 }
 
 /**
  * One client stream, RFC 6120 order: header, STARTTLS, SASL, restart, bind, then stanzas to the router.
- * Every step that fails ends in the stream or SASL error the RFC names for it.
+ * Every step that fails ends in the stream or SASL error the RFC names for it. It works on a Connection,
+ * whatever transport and framing carry it.
  */
 export class C2SStream implements ConnectionEvents {
   readonly session: Session;
-  private readonly conn: Connection;
+  readonly conn: Connection;
   private stage: Stage;
   private sasl: { mechanism: SaslMechanism; name: Mechanism } | undefined;
   private authFailures = 0;
-  private streamId = '';
 
-  constructor(socket: Socket, private readonly host: C2SHost) {
+  constructor(transport: Transport, private readonly host: C2SHost) {
     const { config } = host.ctx;
     const policy = config.watchdog.c2s;
-    this.conn = new Connection(socket, this, { maxStanzaSize: config.c2s.maxStanzaSize, closeTimeout: policy.closeTimeout, tcpKeepAlive: policy.tcpKeepAlive });
+    const framing = new XmlStreamFraming(this, config.c2s.maxStanzaSize);
+    const fallback = { xmlns: NS.CLIENT, from: config.domain };
+    this.conn = new Connection(transport, framing, this, { closeTimeout: policy.closeTimeout, tcpKeepAlive: policy.tcpKeepAlive }, fallback);
     this.session = new Session('c2s', this.conn, policy, host);
-    this.stage = host.tls ? 'pre-tls' : 'pre-auth';
+    this.stage = host.tls && transport.startTls ? 'pre-tls' : 'pre-auth';
   }
 
   private get ctx(): Context {
@@ -86,16 +92,19 @@ export class C2SStream implements ConnectionEvents {
     this.session.close(condition === 'policy-violation' ? 'policy-violation' : 'error', { condition, text });
   }
 
-  onSocketClosed(): void {
-    this.session.socketClosed();
+  onReceived(now: number): void {
+    this.session.received(now);
+  }
+
+  onClosed(): void {
+    this.session.connectionClosed(this.conn);
+    this.host.connectionGone(this.conn);
   }
 
   // Negotiation
 
   private openStream(): void {
-    this.streamId = randomBytes(12).toString('base64url');
-    this.conn.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${NS.STREAM}' id='${this.streamId}' from='${this.ctx.config.domain}' version='1.0' xml:lang='en'>`);
-    this.session.headerSent = true;
+    this.conn.open({ xmlns: NS.CLIENT, id: randomBytes(12).toString('base64url'), from: this.ctx.config.domain });
   }
 
   private features(): Element {
@@ -104,7 +113,7 @@ export class C2SStream implements ConnectionEvents {
     if (this.session.authenticated) return postAuthFeatures(limits);
     const encrypted = this.conn.encrypted;
     const features = preAuthFeatures({
-      tlsOffered: !encrypted && this.host.tls !== undefined,
+      tlsOffered: !encrypted && this.host.tls !== undefined && this.conn.transport.startTls !== undefined,
       tlsRequired: !config.c2s.allowPlainWithoutTls,
       mechanisms: this.mechanisms(),
       limits,
@@ -126,7 +135,7 @@ export class C2SStream implements ConnectionEvents {
   }
 
   private startTls(): void {
-    if (!this.host.tls || this.conn.encrypted) {
+    if (!this.host.tls || this.conn.encrypted || !this.conn.transport.startTls) {
       this.conn.send(new Element('failure', { xmlns: NS.TLS }));
       this.session.close('error', { condition: 'undefined-condition', text: 'STARTTLS is not available' });
       return;
@@ -134,7 +143,6 @@ export class C2SStream implements ConnectionEvents {
     this.conn.send(new Element('proceed', { xmlns: NS.TLS }));
     this.conn.startTls(this.host.tls);
     this.stage = 'pre-auth';
-    this.session.headerSent = false;
   }
 
   private async saslStart(el: Element): Promise<void> {
@@ -158,9 +166,8 @@ export class C2SStream implements ConnectionEvents {
 
   private async saslStep(text: string): Promise<void> {
     const sasl = this.sasl!;
-    const trimmed = text.trim();
-    if (trimmed !== '=' && trimmed !== '' && !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) return this.saslFailure('incorrect-encoding');
-    const data = trimmed === '=' ? Buffer.alloc(0) : Buffer.from(trimmed, 'base64');
+    const data = decodeSaslBase64(text);
+    if (!data) return this.saslFailure('incorrect-encoding');
     const step = await sasl.mechanism.step(data);
     if (this.session.state !== 'negotiating') return;
     if (step.kind === 'challenge') {
@@ -169,7 +176,7 @@ export class C2SStream implements ConnectionEvents {
     }
     if (step.kind === 'failure') {
       this.ctx.metrics.authFailures.inc({ mechanism: sasl.name });
-      this.ctx.log.info({ event: 'c2s.auth-failed', session: this.session.id, ip: this.conn.remoteAddress, mechanism: sasl.name, condition: step.condition }, 'authentication failed');
+      this.ctx.log.info({ event: 'c2s.auth-failed', session: this.session.id, ip: this.session.remoteAddress, mechanism: sasl.name, condition: step.condition }, 'authentication failed');
       return this.saslFailure(step.condition, step.text);
     }
     const success = new Element('success', { xmlns: NS.SASL });
@@ -179,15 +186,14 @@ export class C2SStream implements ConnectionEvents {
     this.session.bareJid = `${step.username}@${this.ctx.config.domain}`;
     this.sasl = undefined;
     this.stage = 'bind';
-    this.session.headerSent = false;
     this.conn.send(success);
-    this.conn.restartStream();
-    this.ctx.log.info({ event: 'c2s.authenticated', session: this.session.id, jid: this.session.bareJid, mechanism: sasl.name, ip: this.conn.remoteAddress }, 'authenticated');
+    this.conn.restart();
+    this.ctx.log.info({ event: 'c2s.authenticated', session: this.session.id, jid: this.session.bareJid, mechanism: sasl.name, ip: this.session.remoteAddress }, 'authenticated');
   }
 
   private saslFailure(condition: SaslFailure, text?: string): void {
     this.sasl = undefined;
-    this.stage = this.conn.encrypted || !this.host.tls ? 'pre-auth' : 'pre-tls';
+    this.stage = this.conn.encrypted || !this.host.tls || !this.conn.transport.startTls ? 'pre-auth' : 'pre-tls';
     const failure = new Element('failure', { xmlns: NS.SASL });
     failure.c(condition);
     if (text) failure.c('text', { 'xml:lang': 'en' }).t(text);
@@ -208,22 +214,19 @@ export class C2SStream implements ConnectionEvents {
       return this.fail('not-authorized', 'bind a resource first');
     }
     const requested = bindEl.getChildText('resource')?.trim();
-    const resource = requested || randomBytes(6).toString('base64url');
-    const full = tryParseJid(`${this.session.bareJid}/${resource}`);
-    if (!full || full.resource !== resource || Buffer.byteLength(resource) > 1023 || hasControlCharacter(resource)) {
+    const jid = makeJid(this.session.username!, this.ctx.config.domain, requested || randomBytes(6).toString('base64url'));
+    if (!jid) {
       this.conn.send(stanzaError(el, 'bad-request', 'that resource is not allowed'));
       return;
     }
-    const fullJid = `${this.session.bareJid}/${resource}`;
-    const holder = this.ctx.registry.getByFullJid(fullJid);
+    const holder = this.ctx.registry.getByFullJid(jid.full);
     if (holder && holder !== this.session) holder.close('conflict', { text: 'replaced by a new connection with the same resource' });
-    this.session.resource = resource;
-    this.session.fullJid = fullJid;
+    this.session.jid = jid;
     this.session.state = 'active';
     this.stage = 'active';
-    this.ctx.registry.bind(this.session, fullJid, this.session.bareJid!);
+    this.ctx.registry.bind(this.session);
     const result = iqResult(el, new Element('bind', { xmlns: NS.BIND }));
-    result.getChild('bind')!.c('jid').t(fullJid);
+    result.getChild('bind')!.c('jid').t(jid.full);
     this.conn.send(result);
     this.host.bound(this.session);
   }
@@ -234,9 +237,8 @@ export class C2SStream implements ConnectionEvents {
     }
     const from = el.attrs.from as string | undefined;
     if (from !== undefined && from !== this.session.fullJid && from !== this.session.bareJid) {
-      const parsed = tryParseJid(from);
-      const normalized = parsed ? `${parsed.local}@${parsed.domain}${parsed.resource ? `/${parsed.resource}` : ''}` : '';
-      if (normalized !== this.session.fullJid && normalized !== this.session.bareJid) return this.fail('invalid-from', 'from does not match the bound JID');
+      const claimed = parseJid(from);
+      if (claimed?.full !== this.session.fullJid && claimed?.full !== this.session.bareJid) return this.fail('invalid-from', 'from does not match the bound JID');
     }
     el.attrs.from = this.session.fullJid;
     if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.SESSION) && (el.attrs.to === undefined || el.attrs.to === this.ctx.config.domain)) {
@@ -251,13 +253,4 @@ export class C2SStream implements ConnectionEvents {
     const reason = condition === 'not-authorized' ? 'not-authorized' : condition === 'policy-violation' ? 'policy-violation' : 'error';
     this.session.close(reason, { condition, text });
   }
-}
-
-/** RFC 7622 resourceparts exclude control characters (OpaqueString profile). */
-function hasControlCharacter(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
 }

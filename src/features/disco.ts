@@ -1,11 +1,11 @@
 import { Element } from 'ltx';
+import type { Context } from '../context.js';
 import { iqResult, stanzaError } from '../xmpp/errors.js';
 import { NS } from '../xmpp/ns.js';
-import type { Router } from '../router/router.js';
 
 /** XEP-0030 for the server: its identity and exactly the features that are installed. */
-export function installDisco(router: Router): void {
-  router.serverIqHandler(NS.DISCO_INFO, (iq, _session, payload) => {
+export function installDisco({ router }: Pick<Context, 'router'>): void {
+  router.handleServerIq(NS.DISCO_INFO, (iq, _from, payload) => {
     if (iq.attrs.type !== 'get') return stanzaError(iq, 'bad-request');
     if (payload.attrs.node) return stanzaError(iq, 'item-not-found');
     const query = new Element('query', { xmlns: NS.DISCO_INFO });
@@ -13,7 +13,7 @@ export function installDisco(router: Router): void {
     for (const feature of [...router.discoFeatures].sort()) query.c('feature', { var: feature });
     return iqResult(iq, query);
   });
-  router.serverIqHandler(NS.DISCO_ITEMS, (iq, _session, payload) => {
+  router.handleServerIq(NS.DISCO_ITEMS, (iq, _from, payload) => {
     if (iq.attrs.type !== 'get') return stanzaError(iq, 'bad-request');
     if (payload.attrs.node) return stanzaError(iq, 'item-not-found');
     return iqResult(iq, new Element('query', { xmlns: NS.DISCO_ITEMS }));

@@ -1,8 +1,10 @@
 import { Element, parse } from 'ltx';
 import type { Context } from '../context.js';
+import { SERVER, type Origin } from '../router/origin.js';
+import type { PresenceHandler } from '../router/router.js';
 import type { Session } from '../sessions/session.js';
 import type { RosterItem } from '../storage/storage.js';
-import { stanzaError } from '../xmpp/errors.js';
+import { parseJid, type Jid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import type { OfflineMessages } from './offline.js';
 import { accountOf, installRoster, Rosters } from './roster.js';
@@ -22,7 +24,7 @@ const SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set(['subscribe', 'subscribe
  * Everything that reads or changes rosters runs one task at a time (`serial`), so an unavailable never
  * overtakes the available it ends, and the state machine never sees half of another change.
  */
-export class Presence implements PresenceRelay {
+export class Presence implements PresenceRelay, PresenceHandler {
   readonly rosters: Rosters;
   readonly subscriptions: Subscriptions;
   private queue: Promise<unknown> = Promise.resolve();
@@ -31,7 +33,6 @@ export class Presence implements PresenceRelay {
     this.rosters = new Rosters(ctx);
     this.subscriptions = new Subscriptions(ctx, this.rosters, this);
     installRoster(ctx, this.rosters, this.subscriptions, (task) => this.serial(task));
-    ctx.router.presenceHandler = (presence, from, to) => this.handle(presence, from, to);
   }
 
   /** Run a roster or presence task after every one queued before it. */
@@ -41,13 +42,14 @@ export class Presence implements PresenceRelay {
     return run;
   }
 
-  handle(presence: Element, from: Session, to: string | undefined): void {
+  /** Presence a local client sent (RFC 6121 §4.2-4.6 outbound); `to` undefined is a broadcast. */
+  outbound(presence: Element, from: Session, jid: Jid | undefined): void {
     const type = presence.attrs.type as string | undefined;
+    let to = jid?.full;
     if (to === from.bareJid && (type === undefined || type === 'unavailable')) to = undefined; // to oneself: a broadcast
     if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) {
-      if (to === undefined) return this.ctx.router.bounce(presence, from, 'bad-request', 'a subscription stanza needs a to');
-      const contact = to.includes('/') ? to.slice(0, to.indexOf('/')) : to;
-      void this.serial(() => this.subscriptions.outbound(type as SubscriptionType, presence, from, contact));
+      if (jid === undefined) return this.ctx.router.bounce(presence, 'bad-request', 'a subscription stanza needs a to');
+      void this.serial(() => this.subscriptions.outbound(type as SubscriptionType, presence, from, jid.bare));
       return;
     }
     switch (type) {
@@ -58,21 +60,38 @@ export class Presence implements PresenceRelay {
         void this.serial(() => (to === undefined ? this.unavailable(presence, from) : this.directed(presence, from, to)));
         return;
       case 'probe':
-        if (to !== undefined) void this.serial(() => this.probe(to!.split('/')[0], from));
+        if (jid !== undefined) void this.serial(() => this.probe(jid.bare, from));
         return;
       case 'error':
-        if (to !== undefined) this.ctx.registry.getByFullJid(to)?.send(presence);
+        if (jid !== undefined) this.ctx.router.route(presence, SERVER);
         return;
       default:
-        this.ctx.router.bounce(presence, from, 'bad-request', `presence type '${type}' does not exist`);
+        this.ctx.router.bounce(presence, 'bad-request', `presence type '${type}' does not exist`);
     }
+  }
+
+  /**
+   * Presence for a local account or resource that this server (or, later, a peer server) already processed
+   * on the sender's side: handed to the resources that should see it (RFC 6121 §8.5.2.1.3, §8.5.3).
+   */
+  inbound(presence: Element, to: Jid, _origin: Origin): void {
+    const type = presence.attrs.type as string | undefined;
+    if (to.resource) {
+      const session = this.ctx.registry.getByFullJid(to.full);
+      if (session?.isBound) return session.send(presence);
+      // No such resource: subscription stanzas go to the account; anything else has no reader (§8.5.3.2.3).
+      if (type === undefined || !SUBSCRIPTION_TYPES.has(type)) return;
+    }
+    // A probe asks the server, not the user: local probes are answered where they are sent (probe()).
+    if (type === 'probe') return;
+    for (const s of this.ctx.registry.getByBareJid(to.bare)) if (s.im.available && s.isBound) s.send(presence);
   }
 
   /** The session is gone, whatever the reason; whoever saw it available must now see it unavailable. */
   sessionEnded(session: Session): void {
-    const wasAvailable = session.available;
-    session.available = false;
-    if (!wasAvailable && !session.directedTo) return;
+    const wasAvailable = session.im.available;
+    session.im.available = false;
+    if (!wasAvailable && !session.im.directedTo) return;
     const presence = new Element('presence', { xmlns: NS.CLIENT, type: 'unavailable', from: session.fullJid });
     void this.serial(() => this.broadcast(presence, session, true));
   }
@@ -95,13 +114,13 @@ export class Presence implements PresenceRelay {
 
   sendCurrentPresence(from: string, to: string): void {
     for (const s of this.ctx.registry.getByBareJid(from)) {
-      if (s.available && s.presence) this.toAccount(s.presence, to);
+      if (s.im.available && s.im.last) this.toAccount(s.im.last, to);
     }
   }
 
   sendUnavailable(from: string, to: string): void {
     for (const s of this.ctx.registry.getByBareJid(from)) {
-      if (s.available) this.toAccount(new Element('presence', { xmlns: NS.CLIENT, type: 'unavailable', from: s.fullJid }), to);
+      if (s.im.available) this.toAccount(new Element('presence', { xmlns: NS.CLIENT, type: 'unavailable', from: s.fullJid }), to);
     }
   }
 
@@ -109,51 +128,51 @@ export class Presence implements PresenceRelay {
 
   private async available(presence: Element, from: Session): Promise<void> {
     if (from.state !== 'active') return;
-    const initial = !from.available;
-    from.available = true;
-    from.priority = parsePriority(presence);
-    from.presence = presence;
+    const initial = !from.im.available;
+    from.im.available = true;
+    from.im.priority = parsePriority(presence);
+    from.im.last = presence;
     const { items } = await this.rosters.all(from.username!);
     if (from.state !== 'active') return;
     await this.broadcast(presence, from, false, items);
     if (!initial) return;
     // The account's other resources, then every contact it is subscribed to (RFC 6121 §4.2.2, §4.3).
     for (const s of this.ctx.registry.getByBareJid(from.bareJid!)) {
-      if (s !== from && s.available && s.presence) from.send(withTo(s.presence, from.fullJid!));
+      if (s !== from && s.im.available && s.im.last) this.ctx.router.route(withTo(s.im.last, from.fullJid!), SERVER);
     }
     for (const item of items) {
       if ((item.subscription === 'to' || item.subscription === 'both') && this.ctx.router.isLocal(item.jid)) await this.answerProbe(item.jid, from);
       if (from.state !== 'active') return;
     }
     // Requests that waited for this user (RFC 6121 §3.1.3), then offline messages.
-    for (const item of items) if (item.pendingIn) from.send(parse(item.pendingIn) as Element);
+    for (const item of items) if (item.pendingIn) this.ctx.router.route(withTo(parse(item.pendingIn) as Element, from.fullJid!), SERVER);
     void this.offline.deliver(from);
   }
 
   private async unavailable(presence: Element, from: Session): Promise<void> {
-    if (!from.available && !from.directedTo) return;
-    from.available = false;
+    if (!from.im.available && !from.im.directedTo) return;
+    from.im.available = false;
     await this.broadcast(presence, from, true);
-    from.presence = undefined;
+    from.im.last = undefined;
   }
 
   private async directed(presence: Element, from: Session, to: string): Promise<void> {
     if (from.state !== 'active') return;
-    if (!this.ctx.router.isLocal(to)) {
-      from.send(stanzaError(presence, 'remote-server-not-found', 'this server does not federate'));
-      return;
-    }
-    const targets = to.includes('/') ? [this.ctx.registry.getByFullJid(to)] : [...this.ctx.registry.getByBareJid(to)].filter((s) => s.available);
-    let delivered = false;
-    for (const t of targets) {
-      if (t?.isBound) {
-        t.send(presence);
-        delivered = true;
-      }
-    }
+    const reaches = this.reaches(to);
+    this.ctx.router.route(presence, SERVER);
     // RFC 6121 §4.6.3: who got directed availability gets the unavailable too, and nothing else.
-    if (presence.attrs.type === 'unavailable') from.directedTo?.delete(to);
-    else if (delivered) (from.directedTo ??= new Set()).add(to);
+    if (presence.attrs.type === 'unavailable') from.im.directedTo?.delete(to);
+    else if (reaches) (from.im.directedTo ??= new Set()).add(to);
+  }
+
+  /** Whether presence to `to` finds a reader: a local resource that is there, or another domain's server. */
+  private reaches(to: string): boolean {
+    const jid = parseJid(to);
+    if (!jid) return false;
+    if (jid.domain !== this.ctx.router.domain) return true;
+    if (jid.resource) return this.ctx.registry.getByFullJid(jid.full)?.isBound === true;
+    for (const s of this.ctx.registry.getByBareJid(jid.bare)) if (s.im.available && s.isBound) return true;
+    return false;
   }
 
   /** A client's own probe (RFC 6121 §4.3): answered only when it may see that presence. */
@@ -165,11 +184,11 @@ export class Presence implements PresenceRelay {
 
   /** The contact's server answers a probe: its current presence, if the prober is its subscriber. */
   private async answerProbe(contact: string, to: Session): Promise<void> {
-    const sessions = [...this.ctx.registry.getByBareJid(contact)].filter((s) => s.available && s.presence);
+    const sessions = [...this.ctx.registry.getByBareJid(contact)].filter((s) => s.im.available && s.im.last);
     if (sessions.length === 0) return;
     const theirs = await this.rosters.item(accountOf(contact), to.bareJid!);
     if (!theirs || (theirs.subscription !== 'from' && theirs.subscription !== 'both')) return;
-    for (const s of sessions) if (s.available && s.presence) to.send(withTo(s.presence, to.fullJid!));
+    for (const s of sessions) if (s.im.available && s.im.last) this.ctx.router.route(withTo(s.im.last, to.fullJid!), SERVER);
   }
 
   /**
@@ -178,29 +197,31 @@ export class Presence implements PresenceRelay {
    */
   private async broadcast(presence: Element, from: Session, unavailable: boolean, roster?: RosterItem[]): Promise<void> {
     const items = roster ?? (await this.rosters.all(from.username!)).items;
-    const sent = new Set<Session>([from]);
+    // Available presence goes back to the sending resource too (RFC 6121 §4.2.2, §4.4.2): it learns what
+    // its contacts see. An unavailable one does not: the sender is leaving.
+    const sent = new Set<Session>(unavailable ? [from] : []);
     const sendTo = (s: Session | undefined) => {
       if (!s || sent.has(s) || !s.isBound) return;
       sent.add(s);
-      s.send(withTo(presence, s.fullJid!));
+      this.ctx.router.route(withTo(presence, s.fullJid!), SERVER);
     };
-    for (const s of this.ctx.registry.getByBareJid(from.bareJid!)) if (s.available) sendTo(s);
+    for (const s of this.ctx.registry.getByBareJid(from.bareJid!)) if (s.im.available) sendTo(s);
     for (const item of items) {
       if (item.subscription !== 'from' && item.subscription !== 'both') continue;
-      for (const s of this.ctx.registry.getByBareJid(item.jid)) if (s.available) sendTo(s);
+      for (const s of this.ctx.registry.getByBareJid(item.jid)) if (s.im.available) sendTo(s);
     }
-    if (unavailable && from.directedTo) {
-      for (const jid of from.directedTo) {
+    if (unavailable && from.im.directedTo) {
+      for (const jid of from.im.directedTo) {
         if (jid.includes('/')) sendTo(this.ctx.registry.getByFullJid(jid));
         else for (const s of this.ctx.registry.getByBareJid(jid)) sendTo(s);
       }
-      from.directedTo = undefined;
+      from.im.directedTo = undefined;
     }
   }
 
   /** Presence from another account, to each available resource of `to`. */
   private toAccount(presence: Element, to: string): void {
-    for (const s of this.ctx.registry.getByBareJid(to)) if (s.available && s.isBound) s.send(withTo(presence, s.fullJid!));
+    for (const s of this.ctx.registry.getByBareJid(to)) if (s.im.available && s.isBound) this.ctx.router.route(withTo(presence, s.fullJid!), SERVER);
   }
 }
 
@@ -215,4 +236,14 @@ function withTo(presence: Element, to: string): Element {
   const copy = new Element(presence.name, { ...presence.attrs, to });
   for (const child of presence.children) copy.children.push(child);
   return copy;
+}
+
+/** RFC 6121 presence, with the roster and subscriptions; announces the end of every bound session. */
+export function installPresence(ctx: Context, offline: OfflineMessages): Presence {
+  const presence = new Presence(ctx, offline);
+  ctx.router.handlePresence(presence);
+  ctx.sessions.onEnded((session) => {
+    if (session.jid) presence.sessionEnded(session);
+  });
+  return presence;
 }

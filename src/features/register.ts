@@ -1,10 +1,10 @@
 import { Element } from 'ltx';
 import type { Context } from '../context.js';
-import { makeUserRecord, prepPassword } from '../c2s/sasl/credentials.js';
+import { deriveUserRecord, prepPassword } from '../c2s/sasl/credentials.js';
 import { normalizeUsername } from '../c2s/sasl/username.js';
 import type { Session } from '../sessions/session.js';
 import { iqResult, stanzaError } from '../xmpp/errors.js';
-import { tryParseJid } from '../xmpp/jid.js';
+import { makeJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import type { Presence } from './presence.js';
 
@@ -25,9 +25,7 @@ export class Registration {
   /** Per IP address, when accounts were created from it in the last hour, oldest first. */
   private readonly created = new Map<string, number[]>();
 
-  constructor(private readonly ctx: Context, private readonly presence: Presence) {
-    ctx.router.serverIqHandler(NS.REGISTER, (iq, session, payload) => this.authenticated(iq, session, payload));
-  }
+  constructor(private readonly ctx: Context, private readonly presence: Presence) {}
 
   get enabled(): boolean {
     return this.ctx.config.c2s.registration.enabled;
@@ -59,13 +57,13 @@ export class Registration {
     if (query.getChild('remove')) return stanzaError(iq, 'not-authorized', 'log in to cancel an account');
     const fields = this.fields(iq, query);
     if (fields instanceof Element) return fields;
-    const ip = session.conn.remoteAddress ?? 'unknown';
+    const ip = session.remoteAddress || 'unknown';
     if (!this.allowed(ip)) {
       this.ctx.log.info({ event: 'register.limited', ip }, 'in-band registration rate limit reached');
       return stanzaError(iq, 'policy-violation', 'too many accounts created from your address; try again later', 'wait');
     }
     const stamp = this.record(ip); // before any await, so parallel attempts count too
-    const created = !(await this.ctx.storage.getUser(fields.username)) && (await this.ctx.storage.createUser(makeUserRecord(fields.username, fields.password, this.ctx.config.c2s.scramIterations)));
+    const created = !(await this.ctx.storage.getUser(fields.username)) && (await this.ctx.storage.createUser(await deriveUserRecord(fields.username, fields.password, this.ctx.config.c2s.scramIterations)));
     if (!created) {
       this.unrecord(ip, stamp);
       return stanzaError(iq, 'conflict', 'that username is taken');
@@ -74,7 +72,7 @@ export class Registration {
     return iqResult(iq);
   }
 
-  private async authenticated(iq: Element, session: Session, query: Element): Promise<Element | undefined> {
+  async authenticated(iq: Element, session: Session, query: Element): Promise<Element | undefined> {
     const username = session.username!;
     if (query.name !== 'query') return stanzaError(iq, 'bad-request');
     if (iq.attrs.type === 'get') {
@@ -94,7 +92,7 @@ export class Registration {
     const fields = this.fields(iq, query);
     if (fields instanceof Element) return fields;
     if (fields.username !== username) return stanzaError(iq, 'bad-request', 'you can change the password of your own account only');
-    if (!(await this.ctx.storage.setCredentials(makeUserRecord(username, fields.password, this.ctx.config.c2s.scramIterations)))) return stanzaError(iq, 'item-not-found', 'the account no longer exists');
+    if (!(await this.ctx.storage.setCredentials(await deriveUserRecord(username, fields.password, this.ctx.config.c2s.scramIterations)))) return stanzaError(iq, 'item-not-found', 'the account no longer exists');
     this.ctx.log.info({ event: 'register.password-changed', username }, 'password changed in-band');
     return iqResult(iq);
   }
@@ -105,7 +103,7 @@ export class Registration {
     const password = query.getChildText('password');
     if (rawUser === null || password === null) return stanzaError(iq, 'not-acceptable', 'both <username/> and <password/> are required');
     const username = normalizeUsername(rawUser);
-    const jid = username === undefined ? undefined : tryParseJid(`${username}@${this.ctx.config.domain}`);
+    const jid = username === undefined ? undefined : makeJid(username, this.ctx.config.domain);
     if (username === undefined || !jid || jid.local !== username) return stanzaError(iq, 'not-acceptable', 'that username cannot be a JID localpart');
     if (password.length === 0 || Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return stanzaError(iq, 'not-acceptable', `the password must have 1 to ${MAX_PASSWORD_BYTES} bytes`);
     try {
@@ -146,4 +144,11 @@ export class Registration {
     const i = list?.lastIndexOf(stamp) ?? -1;
     if (i >= 0) list!.splice(i, 1);
   }
+}
+
+/** XEP-0077: the logged-in half through the router; the stream asks for the pre-authentication half. */
+export function installRegistration(ctx: Context, presence: Presence): Registration {
+  const registration = new Registration(ctx, presence);
+  ctx.router.handleClientIq(NS.REGISTER, (iq, session, payload) => registration.authenticated(iq, session, payload));
+  return registration;
 }

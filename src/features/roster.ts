@@ -3,8 +3,9 @@ import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
 import type { RosterItem } from '../storage/storage.js';
+import { SERVER } from '../router/origin.js';
 import { iqResult, stanzaError } from '../xmpp/errors.js';
-import { bareOf, tryParseJid } from '../xmpp/jid.js';
+import { parseJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 
 /** RFC 6121 §2.3.3 lets the server bound names and groups; these keep one item under a few KiB. */
@@ -66,10 +67,10 @@ export class Rosters {
   private push(username: string, item: Element, version: number): void {
     const bare = `${username}@${this.ctx.config.domain}`;
     for (const s of this.ctx.registry.getByBareJid(bare)) {
-      if (!s.rosterRequested || !s.isBound) continue;
+      if (!s.im.rosterRequested || !s.isBound) continue;
       const iq = new Element('iq', { xmlns: NS.CLIENT, type: 'set', id: `push-${randomBytes(6).toString('base64url')}`, to: s.fullJid });
       iq.c('query', { xmlns: NS.ROSTER, ver: String(version) }).cnode(item);
-      s.send(iq);
+      this.ctx.router.route(iq, SERVER);
     }
   }
 }
@@ -84,7 +85,7 @@ export interface ContactRemover {
  * runs through `serial` so it sees the roster as the presence and subscription logic left it.
  */
 export function installRoster(ctx: Context, rosters: Rosters, remover: ContactRemover, serial: <T>(task: () => Promise<T>) => Promise<T>): void {
-  ctx.router.accountIqHandler(NS.ROSTER, (iq, session, payload) => {
+  ctx.router.handleAccountIq(NS.ROSTER, (iq, session, payload) => {
     if (payload.name !== 'query') return stanzaError(iq, 'bad-request');
     return serial(async () => {
       if (session.state !== 'active') return undefined; // ended (or its account was removed) while this waited
@@ -93,7 +94,7 @@ export function installRoster(ctx: Context, rosters: Rosters, remover: ContactRe
   });
 
   async function get(iq: Element, session: Session, payload: Element): Promise<Element> {
-    session.rosterRequested = true;
+    session.im.rosterRequested = true;
     const { version, items } = await rosters.all(session.username!);
     const ver = String(version);
     if (payload.attrs.ver === ver) return iqResult(iq); // RFC 6121 §2.6.3: unchanged, no items
@@ -108,10 +109,10 @@ export function installRoster(ctx: Context, rosters: Rosters, remover: ContactRe
     const el = items[0];
     const jidText = el.attrs.jid as string | undefined;
     if (jidText === undefined) return stanzaError(iq, 'bad-request', 'the item needs a jid');
-    const parsed = tryParseJid(jidText);
+    const parsed = parseJid(jidText);
     if (!parsed) return stanzaError(iq, 'jid-malformed', 'that is not a JID');
     if (parsed.resource) return stanzaError(iq, 'bad-request', 'roster items are bare JIDs');
-    const jid = bareOf(parsed);
+    const jid = parsed.bare;
     if (jid === session.bareJid) return stanzaError(iq, 'not-allowed', 'your own account is not a contact');
     const username = session.username!;
     const existing = await rosters.item(username, jid);

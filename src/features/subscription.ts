@@ -2,7 +2,7 @@ import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
 import type { RosterItem } from '../storage/storage.js';
-import { stanzaError } from '../xmpp/errors.js';
+import { SERVER } from '../router/origin.js';
 import { NS } from '../xmpp/ns.js';
 import { accountOf, newItem, type ContactRemover, type Rosters } from './roster.js';
 
@@ -38,10 +38,7 @@ export class Subscriptions implements ContactRemover {
     if (from.state !== 'active') return; // the session ended (or its account was removed) while this waited
     const user = from.bareJid!;
     if (contact === user || !contact.includes('@')) return; // to oneself or to a server: nothing to subscribe to
-    if (!this.ctx.router.isLocal(contact)) {
-      from.send(stanzaError(stanza, 'remote-server-not-found', 'this server does not federate'));
-      return;
-    }
+    if (!this.ctx.router.isLocal(contact)) return this.ctx.router.route(stanza, SERVER); // the remote slot's to answer
     const out = stamped(stanza, user, contact);
     switch (type) {
       case 'subscribe':
@@ -74,7 +71,7 @@ export class Subscriptions implements ContactRemover {
   /** A step that would add a visible roster item to a full roster is refused; true when it was. */
   private async refuseNewItem(from: Session, mine: RosterItem | undefined, original: Element): Promise<boolean> {
     if ((mine && !mine.hidden) || !(await this.rosters.full(from.username!))) return false;
-    from.send(stanzaError(original, 'not-allowed', `your roster is full (${this.ctx.config.c2s.maxRosterItems} items)`, 'cancel'));
+    this.ctx.router.bounce(original, 'not-allowed', `your roster is full (${this.ctx.config.c2s.maxRosterItems} items)`, 'cancel');
     return true;
   }
 
@@ -91,7 +88,7 @@ export class Subscriptions implements ContactRemover {
       const answered = theirs && (theirs.subscription === 'from' || theirs.subscription === 'both' || theirs.approved || theirs.pendingIn);
       if (!answered && (await this.ctx.storage.countRoster(contactUser)).pendingIn >= this.ctx.config.c2s.maxPendingSubscriptions) {
         this.ctx.log.info({ event: 'subscription.refused', from: user, to: contact, reason: 'too many pending requests' }, 'subscription request dropped');
-        from.send(stanzaError(original, 'resource-constraint', `${contact} has too many unanswered subscription requests`, 'wait'));
+        this.ctx.router.bounce(original, 'resource-constraint', `${contact} has too many unanswered subscription requests`, 'wait');
         return;
       }
     }
@@ -200,7 +197,7 @@ export class Subscriptions implements ContactRemover {
 
   /** Subscription stanzas go to every available resource of the account (RFC 6121 §3.1.3). */
   private deliver(owner: string, stanza: Element): void {
-    for (const s of this.ctx.registry.getByBareJid(owner)) if (s.available && s.isBound) s.send(stanza);
+    this.ctx.router.route(withTo(stanza, owner), SERVER);
   }
 }
 
@@ -224,4 +221,11 @@ function storable(stanza: Element): string {
 
 function subscription(type: SubscriptionType, from: string, to: string): Element {
   return new Element('presence', { xmlns: NS.CLIENT, type, from, to });
+}
+
+function withTo(stanza: Element, to: string): Element {
+  if (stanza.attrs.to === to) return stanza;
+  const copy = new Element('presence', { ...stanza.attrs, to });
+  for (const child of stanza.children) copy.children.push(child);
+  return copy;
 }

@@ -107,14 +107,14 @@ function sessionInfo(s: Session, now: number): SessionInfo {
     jid: s.fullJid ?? null,
     state: s.state,
     authenticated: s.authenticated,
-    remoteAddress: s.conn.remoteAddress,
-    remotePort: s.conn.remotePort,
-    idleSeconds: seconds(now - s.lastReceivedAt),
+    remoteAddress: s.remoteAddress,
+    remotePort: s.remotePort,
+    idleSeconds: seconds(now - s.lastAliveAt),
     connectedSeconds: seconds(now - s.acceptedAt),
     probePendingSeconds: s.probeSentAt > 0 ? seconds(now - s.probeSentAt) : null,
     sendQueueBytes: s.pendingBytes,
-    bytesIn: s.conn.bytesIn,
-    bytesOut: s.conn.bytesOut,
+    bytesIn: s.bytesIn,
+    bytesOut: s.bytesOut,
   };
 }
 

@@ -1,217 +1,244 @@
 import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
-import type { Context } from '../context.js';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Registry } from '../sessions/registry.js';
 import type { Session } from '../sessions/session.js';
-import { stanzaError } from '../xmpp/errors.js';
-import { fullOf, tryParseJid } from '../xmpp/jid.js';
+import { stanzaError, type StanzaErrorCondition, type StanzaErrorType } from '../xmpp/errors.js';
+import { parseJid, type Jid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
+import { clientOf, SERVER, type Origin } from './origin.js';
+import { PendingReplies } from './replies.js';
 
-/** Answers an iq; returning an Element sends it as the reply, undefined means the handler replied itself. */
-export type IqHandler = (iq: Element, session: Session, payload: Element) => Promise<Element | undefined> | Element | undefined;
+/** Answers an iq get or set; an Element returned is sent as the reply, undefined means it replied itself. */
+export type IqHandler<From> = (iq: Element, from: From, payload: Element) => Promise<Element | undefined> | Element | undefined;
 
-/** Handles presence stanzas (RFC 6121 §3-4); the presence feature installs it. */
-export type PresenceHandler = (presence: Element, from: Session, to: string | undefined) => void;
+/** RFC 6121 §4 presence, which the presence feature handles on both sides. */
+export interface PresenceHandler {
+  /** Presence a local client sent; `to` undefined is a broadcast. */
+  outbound(presence: Element, from: Session, to: Jid | undefined): void;
+  /** Presence for a local account or resource, from the server itself or a server peer. */
+  inbound(presence: Element, to: Jid, origin: Origin): void;
+}
 
-/** Where a message to an account with no available resource goes; the offline feature installs it. */
-export type OfflineHandler = (username: string, message: Element) => Promise<boolean>;
+/** A message for an account with no resource to take it; true when it was kept (offline storage). */
+export type UndeliverableHandler = (username: string, message: Element) => Promise<boolean>;
+
+/** Stanzas for other domains. */
+export type RemoteHandler = (stanza: Element, to: Jid, origin: Origin) => void;
+
+export interface RouterDeps {
+  registry: Registry;
+  log: Logger;
+  readonly config: Config;
+}
 
 /**
- * RFC 6121 §8 routing between local sessions, and dispatch of stanzas addressed to the server or to the
- * sender's own account. Features register what they handle; the router holds no protocol of its own.
+ * Addressing (RFC 6120 §10, RFC 6121 §8) for stanzas from any origin: a client session, a server stream, or
+ * the server itself. `to` is parsed and normalised first; then the stanza is for another domain (the remote
+ * slot), the server itself (any resource), an account, or one resource. Errors are stanzas too: they go back
+ * through route() to the sender, wherever it is. Features declare what they handle; the router holds no
+ * protocol of its own.
  */
 export class Router {
-  private readonly serverIq = new Map<string, IqHandler>();
-  private readonly accountIq = new Map<string, IqHandler>();
-  private readonly resultHooks: ((iq: Element, from: Session) => boolean)[] = [];
+  private readonly serverIq = new Map<string, IqHandler<Origin>>();
+  private readonly clientIq = new Map<string, IqHandler<Session>>();
+  private readonly accountIq = new Map<string, IqHandler<Session>>();
+  private readonly replies = new PendingReplies();
   readonly discoFeatures = new Set<string>([NS.DISCO_INFO, NS.DISCO_ITEMS, NS.STANZA_ID]);
-  presenceHandler: PresenceHandler = () => undefined;
-  offlineHandler: OfflineHandler = async () => false;
+  private presence: PresenceHandler | undefined;
+  private undeliverable: UndeliverableHandler = async () => false;
+  private remote: RemoteHandler = (stanza) => this.bounce(stanza, 'remote-server-not-found', 'this server does not federate');
 
-  constructor(private readonly ctx: Pick<Context, 'registry' | 'log' | 'metrics'> & { readonly config: Context['config'] }) {}
+  constructor(private readonly deps: RouterDeps) {}
 
-  /** An iq get/set addressed to the server (no 'to', or the domain), keyed by its payload's namespace. */
-  serverIqHandler(ns: string, handler: IqHandler, advertise = true): void {
+  get domain(): string {
+    return this.deps.config.domain;
+  }
+
+  // What features declare
+
+  /** An iq get/set to the server from anyone (ping, disco, version), by its payload's namespace. */
+  handleServerIq(ns: string, handler: IqHandler<Origin>, advertise = true): void {
     this.serverIq.set(ns, handler);
     if (advertise) this.discoFeatures.add(ns);
   }
 
+  /** An iq get/set to the server that only a local client may send (in-band registration changes). */
+  handleClientIq(ns: string, handler: IqHandler<Session>, advertise = true): void {
+    this.clientIq.set(ns, handler);
+    if (advertise) this.discoFeatures.add(ns);
+  }
+
   /** An iq get/set a client sends to its own account (no 'to', or its bare JID), such as the roster. */
-  accountIqHandler(ns: string, handler: IqHandler, advertise = true): void {
+  handleAccountIq(ns: string, handler: IqHandler<Session>, advertise = true): void {
     this.accountIq.set(ns, handler);
     if (advertise) this.discoFeatures.add(ns);
   }
 
-  /** Sees iq results and errors addressed to the server; returns true when it consumed one. */
-  onIqResult(hook: (iq: Element, from: Session) => boolean): void {
-    this.resultHooks.push(hook);
+  handlePresence(handler: PresenceHandler): void {
+    this.presence = handler;
   }
 
-  get domain(): string {
-    return this.ctx.config.domain;
+  handleUndeliverable(handler: UndeliverableHandler): void {
+    this.undeliverable = handler;
   }
 
-  /** A stanza from a bound client session, 'from' already stamped. */
-  route(stanza: Element, from: Session): void {
-    const to = stanza.attrs.to as string | undefined;
-    let target: string | undefined;
-    if (to !== undefined) {
-      const parsed = tryParseJid(to);
-      if (!parsed) {
-        this.bounce(stanza, from, 'jid-malformed');
-        return;
-      }
-      target = fullOf(parsed);
-      stanza.attrs.to = target;
+  /** The one slot for other domains; until federation, everything there bounces remote-server-not-found. */
+  handleRemote(handler: RemoteHandler): void {
+    this.remote = handler;
+  }
+
+  /**
+   * Wait for the result or error of an iq the server sent, from `from` (a full JID or a domain), by id. A
+   * reply that comes resolves; none within `timeout` ms rejects.
+   */
+  expectReply(id: string, from: string, timeout: number): Promise<Element> {
+    return this.replies.expect(id, from, timeout);
+  }
+
+  // Routing
+
+  /** A stanza from `origin`. A client's `from` is already stamped with its bound JID. */
+  route(stanza: Element, origin: Origin): void {
+    const client = clientOf(origin);
+    let to: Jid | undefined;
+    const toText = stanza.attrs.to as string | undefined;
+    if (toText !== undefined) {
+      to = parseJid(toText);
+      if (!to) return this.bounce(stanza, 'jid-malformed', `'${toText}' is not a valid JID`);
+      stanza.attrs.to = to.full;
     }
+    if (to && to.domain !== this.domain) return this.remote(stanza, to, origin);
     switch (stanza.name) {
       case 'message':
-        this.routeMessage(stanza, from, target ?? from.bareJid!);
-        return;
+        return this.routeMessage(stanza, to ?? client?.jid);
       case 'presence':
-        this.presenceHandler(stanza, from, target);
-        return;
+        if (client) return this.presence?.outbound(stanza, client, to);
+        if (to && to.local !== '') this.presence?.inbound(stanza, to, origin);
+        return; // presence to the server itself has no reader
       case 'iq':
-        void this.routeIq(stanza, from, target);
-        return;
-      default:
-        from.close('error', { condition: 'unsupported-stanza-type', text: `<${stanza.name}/> is not a stanza` });
+        return void this.routeIq(stanza, origin, client, to);
     }
   }
 
-  /** Write a stanza to a session and count it. */
-  deliver(stanza: Element, to: Session): void {
-    to.send(stanza);
+  /**
+   * The error reply to a stanza, routed back to its sender (RFC 6120 §8.3.1); nothing for an error or an iq
+   * result, which would only start a loop.
+   */
+  bounce(stanza: Element, condition: StanzaErrorCondition, text?: string, type?: StanzaErrorType): void {
+    if (stanza.attrs.type === 'error' || (stanza.name === 'iq' && stanza.attrs.type === 'result')) return;
+    if (stanza.attrs.from === undefined) return;
+    const error = stanzaError(stanza, condition, text, type);
+    if (error.attrs.from === undefined) error.attrs.from = this.domain;
+    this.route(error, SERVER);
   }
 
-  /** Reply to the sender with an error, unless the stanza is an error itself (RFC 6120 §8.3.1). */
-  bounce(stanza: Element, from: Session, condition: Parameters<typeof stanzaError>[1], text?: string): void {
-    if (stanza.attrs.type === 'error') return;
-    if (stanza.name === 'iq' && stanza.attrs.type === 'result') return;
-    from.send(stanzaError(stanza, condition, text));
-  }
-
-  private routeMessage(message: Element, from: Session, to: string): void {
-    const slash = to.indexOf('/');
-    if (this.isLocal(to) && message.attrs.type !== 'error') stampStanzaId(message, slash >= 0 ? to.slice(0, slash) : to);
-    if (slash >= 0) {
-      const session = this.ctx.registry.getByFullJid(to);
-      if (session?.isBound) {
-        this.deliver(message, session);
-        return;
-      }
-      to = to.slice(0, slash);
-    }
-    void this.messageToAccount(message, from, to);
-  }
-
-  /** RFC 6121 §8.5.2: to a bare JID, or a full JID with no such resource. */
-  async messageToAccount(message: Element, from: Session | undefined, bare: string): Promise<void> {
-    const type = message.attrs.type ?? 'normal';
-    if (!this.isLocal(bare)) {
-      if (from) this.bounce(message, from, 'remote-server-not-found');
-      return;
-    }
-    if (bare === this.domain) return; // messages to the server itself have no reader
-    const targets = this.preferredResources(bare);
-    if (type === 'groupchat') {
-      if (from) this.bounce(message, from, 'service-unavailable');
-      return;
-    }
-    if (targets.length > 0 && type !== 'headline') {
-      this.deliver(message, targets[0]);
-      for (let i = 1; i < targets.length; i++) this.deliver(message, targets[i]);
-      return;
-    }
-    if (type === 'headline') {
-      for (const t of this.availableResources(bare)) this.deliver(message, t);
-      return;
-    }
-    if (type === 'error') return;
-    const stored = await this.offlineHandler(bare.slice(0, bare.indexOf('@')), message);
-    if (!stored && from) this.bounce(message, from, 'service-unavailable');
+  isLocal(jid: string): boolean {
+    return parseJid(jid)?.domain === this.domain;
   }
 
   /** Available resources of an account with the highest non-negative priority (RFC 6121 §8.5.2.1.1). */
   preferredResources(bare: string): Session[] {
     let best = -1;
     const out: Session[] = [];
-    for (const s of this.ctx.registry.getByBareJid(bare)) {
-      if (!s.available || s.priority < 0 || !s.isBound) continue;
-      if (s.priority > best) {
-        best = s.priority;
+    for (const s of this.deps.registry.getByBareJid(bare)) {
+      if (!s.im.available || s.im.priority < 0 || !s.isBound) continue;
+      if (s.im.priority > best) {
+        best = s.im.priority;
         out.length = 0;
       }
-      if (s.priority === best) out.push(s);
+      if (s.im.priority === best) out.push(s);
     }
     return out;
   }
 
   availableResources(bare: string): Session[] {
-    return [...this.ctx.registry.getByBareJid(bare)].filter((s) => s.available && s.priority >= 0 && s.isBound);
+    return [...this.deps.registry.getByBareJid(bare)].filter((s) => s.im.available && s.im.priority >= 0 && s.isBound);
   }
 
-  private async routeIq(iq: Element, from: Session, to: string | undefined): Promise<void> {
+  // Messages (RFC 6121 §8.5)
+
+  private routeMessage(message: Element, to: Jid | undefined): void {
+    if (!to || to.local === '') return; // messages to the server itself have no reader
+    if (message.attrs.type !== 'error') stampStanzaId(message, to.bare);
+    if (to.resource) {
+      const session = this.deps.registry.getByFullJid(to.full);
+      if (session?.isBound) return session.send(message);
+    }
+    void this.messageToAccount(message, to);
+  }
+
+  /** To a bare JID, or a full JID with no such resource. */
+  private async messageToAccount(message: Element, to: Jid): Promise<void> {
+    const type = message.attrs.type ?? 'normal';
+    if (type === 'groupchat') return this.bounce(message, 'service-unavailable');
+    if (type === 'headline') {
+      for (const s of this.availableResources(to.bare)) s.send(message);
+      return;
+    }
+    const targets = this.preferredResources(to.bare);
+    if (targets.length > 0) {
+      for (const s of targets) s.send(message);
+      return;
+    }
+    if (type === 'error') return;
+    if (!(await this.undeliverable(to.local, message))) this.bounce(message, 'service-unavailable');
+  }
+
+  // IQs (RFC 6120 §8.2.3, §10.5)
+
+  private async routeIq(iq: Element, origin: Origin, client: Session | undefined, to: Jid | undefined): Promise<void> {
     const type = iq.attrs.type;
-    if (type !== 'get' && type !== 'set' && type !== 'result' && type !== 'error') {
-      this.bounce(iq, from, 'bad-request', 'iq type must be get, set, result or error');
-      return;
-    }
-    if (iq.attrs.id === undefined) {
-      this.bounce(iq, from, 'bad-request', 'iq needs an id');
-      return;
-    }
-    const toServer = to === undefined || to === this.domain;
-    const toOwnAccount = to === from.bareJid;
+    if (type !== 'get' && type !== 'set' && type !== 'result' && type !== 'error') return this.bounce(iq, 'bad-request', 'iq type must be get, set, result or error');
+    if (iq.attrs.id === undefined) return this.bounce(iq, 'bad-request', 'iq needs an id');
+    const toServer = to === undefined || to.local === '';
+    const toOwnAccount = client !== undefined && (to === undefined || (to.resource === '' && to.bare === client.jid!.bare));
     if (type === 'result' || type === 'error') {
       if (toServer || toOwnAccount) {
-        for (const hook of this.resultHooks) if (hook(iq, from)) return;
+        // Only a reply that came in from a peer answers: an error this server made up for a stanza it could
+        // not deliver proves nothing about the peer it was meant for.
+        const from = iq.attrs.from as string | undefined;
+        if (from !== undefined && origin !== SERVER) this.replies.match(iq, from);
         return;
       }
-      const session = this.ctx.registry.getByFullJid(to!);
-      if (session?.isBound) this.deliver(iq, session);
+      const session = to!.resource ? this.deps.registry.getByFullJid(to!.full) : undefined;
+      if (session?.isBound) session.send(iq);
       return;
     }
-    const payload = iq.children.find((c): c is Element => typeof c !== 'string');
-    const ns = payload?.attrs.xmlns as string | undefined;
-    if (!payload || ns === undefined || iq.children.filter((c) => typeof c !== 'string').length !== 1) {
-      this.bounce(iq, from, 'bad-request', 'an iq get or set carries exactly one payload');
-      return;
+    const payloads = iq.getChildElements();
+    const ns = payloads[0]?.attrs.xmlns as string | undefined;
+    if (payloads.length !== 1 || ns === undefined) return this.bounce(iq, 'bad-request', 'an iq get or set carries exactly one payload');
+    const payload = payloads[0];
+    if (toOwnAccount) {
+      // The account's own namespaces (the roster) first, then the server's (RFC 6120 §10.3.3, §10.5.3).
+      const handler = this.accountIq.get(ns);
+      if (handler) return this.answer(iq, client, handler, payload);
     }
     if (toServer || toOwnAccount) {
-      const handler = (toOwnAccount || to === undefined ? this.accountIq.get(ns) : undefined) ?? this.serverIq.get(ns);
-      if (!handler) {
-        this.bounce(iq, from, 'service-unavailable');
-        return;
-      }
-      try {
-        const reply = await handler(iq, from, payload);
-        if (reply) from.send(reply);
-      } catch (err) {
-        this.ctx.log.error({ event: 'iq.error', session: from.id, jid: from.fullJid, ns, err: (err as Error).message }, 'iq handler failed');
-        this.bounce(iq, from, 'internal-server-error');
-      }
-      return;
+      const forClients = this.clientIq.get(ns);
+      if (forClients) return client ? this.answer(iq, client, forClients, payload) : this.bounce(iq, 'service-unavailable');
+      const handler = this.serverIq.get(ns);
+      return handler ? this.answer(iq, origin, handler, payload) : this.bounce(iq, 'service-unavailable');
     }
-    if (!to!.includes('/') && to!.includes('@') && this.isLocal(to!)) {
+    if (!to!.resource) {
       // The server answers for another account (RFC 6120 §10.5.4); what is private to an account, such as its
       // roster, only the account itself may touch (RFC 6121 §2.3.3).
-      this.bounce(iq, from, this.accountIq.has(ns) ? 'forbidden' : 'service-unavailable');
-      return;
+      return this.bounce(iq, this.accountIq.has(ns) ? 'forbidden' : 'service-unavailable');
     }
-    const session = this.ctx.registry.getByFullJid(to!);
-    if (session?.isBound) {
-      this.deliver(iq, session);
-      return;
-    }
-    if (!this.isLocal(to!)) this.bounce(iq, from, 'remote-server-not-found');
-    else this.bounce(iq, from, 'service-unavailable');
+    const session = this.deps.registry.getByFullJid(to!.full);
+    if (session?.isBound) return session.send(iq);
+    this.bounce(iq, 'service-unavailable');
   }
 
-  isLocal(jid: string): boolean {
-    const at = jid.indexOf('@');
-    const slash = jid.indexOf('/');
-    const domain = jid.slice(at + 1, slash < 0 ? undefined : slash);
-    return domain === this.domain;
+  private async answer<From>(iq: Element, from: From, handler: IqHandler<From>, payload: Element): Promise<void> {
+    try {
+      const reply = await handler(iq, from, payload);
+      if (reply) this.route(reply, SERVER);
+    } catch (err) {
+      this.deps.log.error({ event: 'iq.error', from: iq.attrs.from, ns: payload.attrs.xmlns, err: (err as Error).message }, 'iq handler failed');
+      this.bounce(iq, 'internal-server-error');
+    }
   }
 }
 
@@ -223,8 +250,4 @@ export class Router {
 function stampStanzaId(message: Element, by: string): void {
   message.children = message.children.filter((c) => typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS.STANZA_ID && c.attrs.by === by));
   message.c('stanza-id', { xmlns: NS.STANZA_ID, id: randomBytes(12).toString('base64url'), by });
-}
-
-export function payloadOf(stanza: Element): Element | undefined {
-  return stanza.children.find((c): c is Element => typeof c !== 'string');
 }

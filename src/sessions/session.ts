@@ -3,25 +3,20 @@ import type { Element } from 'ltx';
 import type { ConnectionKind, WatchdogPolicy } from '../config/types.js';
 import type { Connection } from '../transport/connection.js';
 import { streamError, type StreamErrorCondition } from '../xmpp/errors.js';
+import type { Jid } from '../xmpp/jid.js';
 import type { WatchState } from '../watchdog/decide.js';
 import type { CloseReason } from './close-reason.js';
+import { SinceLastHeard, type Ledger, type Unconfirmed } from './ledger.js';
+import { ResourceState } from './resource-state.js';
 
-export type SessionState = 'negotiating' | 'active' | 'closing' | 'closed';
+export type SessionState = 'negotiating' | 'active' | 'detached' | 'closing' | 'closed';
 
 /** What a session needs from the server around it; keeps Session free of imports from every layer. */
 export interface SessionHost {
-  /** Called once, when the session has left the registry, with what it had not confirmed. */
+  /** Called once, when the session has ended, with what its peer had not confirmed. */
   sessionClosed(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void;
-  /** Opening of a stream we never answered, so a stream error can still be sent (RFC 6120 §4.9.1.1). */
-  streamHeader(session: Session): string;
   /** The vigil_stanzas_total child for a kind and direction, looked up once per session, not per stanza. */
   stanzaCounter(kind: ConnectionKind, direction: 'in' | 'out'): { inc(): void };
-}
-
-/** A message written to the peer after the last byte it sent, and when it was written. */
-export interface Unconfirmed {
-  stanza: Element;
-  sentAt: number;
 }
 
 export interface CloseDetail {
@@ -43,84 +38,132 @@ const CONDITION_FOR: Partial<Record<CloseReason, StreamErrorCondition>> = {
 };
 
 /**
- * One stream with a peer, from accept to close. Holds what the watchdog decides on (via its Connection),
- * the probe in flight, the identity once bound, and the messages written since the peer last proved alive.
- * close() is the only way out, whoever calls it, so every close is counted once with one reason.
+ * One peer from accept to close: who it is (a client's JID, a server's domain), the proof that it is alive,
+ * the probe in flight, and what it has not confirmed. It usually rides on one Connection, but can detach
+ * from it and be attached to another (stream resumption). close() is the only way out, whoever calls it,
+ * so every close is counted once with one reason.
  */
 export class Session implements WatchState {
   readonly id = randomBytes(9).toString('base64url');
   readonly acceptedAt = Date.now();
   state: SessionState = 'negotiating';
-  authenticated = false;
-  username: string | undefined;
-  bareJid: string | undefined;
-  fullJid: string | undefined;
-  resource: string | undefined;
-  headerSent = false;
   closeReason: CloseReason | undefined;
   closedAt = 0;
 
-  /** Probe in flight: when it was sent (0: none) and, for XEP-0199, its iq id. */
+  /** Identity: a client's account once authenticated, its full JID once bound; a server peer's domain. */
+  authenticated = false;
+  username: string | undefined;
+  bareJid: string | undefined;
+  jid: Jid | undefined;
+  domain: string | undefined;
+  /** RFC 6121 state of a bound client resource. */
+  readonly im = new ResourceState();
+
+  /**
+   * The last proof that the peer is alive: bytes on its own connection, a reply matched by id through the
+   * router (a server's answer comes on another stream), later a stream-management ack.
+   */
+  lastAliveAt: number;
+  /** Probe in flight: when it was sent (0: none). */
   probeSentAt = 0;
-  probeId = '';
 
-  /** Presence (RFC 6121 §4): available after initial presence, with the last broadcast presence. */
-  available = false;
-  priority = 0;
-  presence: Element | undefined;
-  rosterRequested = false;
-  /** Full JIDs this session sent directed presence to, owed unavailable presence at the end. */
-  directedTo: Set<string> | undefined;
-
-  /** Messages written since the last byte received; lost with the peer unless saved on close. */
-  private unconfirmed: Unconfirmed[] = [];
-  /** conn.bytesIn when the first of them was written. */
-  private unconfirmedMark = -1;
+  readonly stanzasIn: { inc(): void };
+  private readonly stanzasOut: { inc(): void };
+  private bytesInBefore = 0;
+  private bytesOutBefore = 0;
 
   constructor(
     readonly kind: ConnectionKind,
-    readonly conn: Connection,
+    public conn: Connection | undefined,
     public policy: WatchdogPolicy,
     private readonly host: SessionHost,
+    private readonly ledger: Ledger = new SinceLastHeard(),
   ) {
+    this.lastAliveAt = this.acceptedAt;
     this.stanzasIn = host.stanzaCounter(kind, 'in');
     this.stanzasOut = host.stanzaCounter(kind, 'out');
   }
 
-  readonly stanzasIn: { inc(): void };
-  private readonly stanzasOut: { inc(): void };
+  get fullJid(): string | undefined {
+    return this.jid?.full;
+  }
 
+  get resource(): string | undefined {
+    return this.jid?.resource;
+  }
+
+  /** Bound and not ending: stanzas may be delivered to it. */
   get isBound(): boolean {
-    return this.state === 'active' && this.fullJid !== undefined;
+    return (this.state === 'active' || this.state === 'detached') && this.jid !== undefined;
   }
 
   // WatchState, read by the watchdog on every tick.
   get bound(): boolean {
-    return this.fullJid !== undefined;
-  }
-  get lastReceivedAt(): number {
-    return this.conn.lastReceivedAt;
+    return this.jid !== undefined || this.domain !== undefined;
   }
   get lastSentAt(): number {
-    return this.conn.lastSentAt;
+    return this.conn?.lastSentAt ?? this.lastAliveAt;
   }
   get pendingBytes(): number {
-    return this.conn.pendingBytes;
+    return this.conn?.pendingBytes ?? 0;
   }
   get lastWriteProgressAt(): number {
-    return this.conn.lastWriteProgressAt;
+    return this.conn?.lastWriteProgressAt ?? this.lastAliveAt;
+  }
+
+  get remoteAddress(): string {
+    return this.conn?.transport.remoteAddress ?? '';
+  }
+  get remotePort(): number {
+    return this.conn?.transport.remotePort ?? 0;
+  }
+  get bytesIn(): number {
+    return this.bytesInBefore + (this.conn?.bytesIn ?? 0);
+  }
+  get bytesOut(): number {
+    return this.bytesOutBefore + (this.conn?.bytesOut ?? 0);
+  }
+
+  /** Proof of life from any source. */
+  alive(now: number): void {
+    if (now > this.lastAliveAt) this.lastAliveAt = now;
+  }
+
+  /** Bytes from the peer on this session's own connection. */
+  received(now: number): void {
+    this.alive(now);
+    this.ledger.heard();
   }
 
   send(stanza: Element): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    if (stanza.name === 'message') this.trackUnconfirmed(stanza);
+    if (stanza.name === 'message') this.ledger.written(stanza, Date.now());
+    if (!this.conn) return;
     this.stanzasOut.inc();
     this.conn.send(stanza);
   }
 
-  sendRaw(text: string): void {
+  /** The framing's keepalive: traffic for NATs and proxies that the peer's XMPP layer ignores. */
+  keepalive(): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.conn.send(text);
+    this.conn?.keepalive();
+  }
+
+  /** Leave the connection (gone, or about to be) but stay, for a resume to attach another one. */
+  detach(): Connection | undefined {
+    const conn = this.conn;
+    if (!conn || (this.state !== 'active' && this.state !== 'negotiating')) return undefined;
+    this.retire(conn);
+    this.state = 'detached';
+    return conn;
+  }
+
+  /** Ride on another connection from now on (a resumed stream). */
+  attach(conn: Connection): void {
+    if (this.state !== 'detached') throw new Error(`cannot attach a ${this.state} session`);
+    this.conn = conn;
+    this.state = 'active';
+    this.alive(conn.lastReceivedAt);
   }
 
   /** The only way a session ends. Safe to call any number of times; only the first counts. */
@@ -130,37 +173,21 @@ export class Session implements WatchState {
     this.closeReason = reason;
     this.closedAt = Date.now();
     const condition = detail.condition ?? CONDITION_FOR[reason];
-    let text = '';
-    if (!this.conn.closed) {
-      if (!this.headerSent) text += this.host.streamHeader(this);
-      if (condition) text += streamError(condition, detail.text).toString();
-      text += '</stream:stream>';
-      this.conn.close(text);
-    }
-    const unconfirmed = this.takeUnconfirmed();
-    this.host.sessionClosed(this, reason, unconfirmed);
+    if (this.conn && !this.conn.closed) this.conn.close(condition ? streamError(condition, detail.text) : undefined);
+    else this.state = 'closed';
+    this.host.sessionClosed(this, reason, this.ledger.take());
   }
 
-  /** The socket went away; whatever was still open is a close by the peer unless we started it. */
-  socketClosed(): void {
-    if (this.state === 'closing') this.state = 'closed';
-    else this.close('peer-closed');
+  /** The connection went away; whatever was still open is a close by the peer unless we started it. */
+  connectionClosed(conn: Connection): void {
+    if (conn !== this.conn) return; // a connection this session already left
+    if (this.state !== 'closing') this.close('peer-closed');
     this.state = 'closed';
   }
 
-  private trackUnconfirmed(stanza: Element): void {
-    if (this.unconfirmedMark !== this.conn.bytesIn) {
-      // The peer spoke since these were written: it was alive after receiving them.
-      this.unconfirmed.length = 0;
-      this.unconfirmedMark = this.conn.bytesIn;
-    }
-    this.unconfirmed.push({ stanza, sentAt: Date.now() });
-  }
-
-  private takeUnconfirmed(): Unconfirmed[] {
-    if (this.unconfirmed.length === 0 || this.unconfirmedMark !== this.conn.bytesIn) return [];
-    const list = this.unconfirmed;
-    this.unconfirmed = [];
-    return list;
+  private retire(conn: Connection): void {
+    this.bytesInBefore += conn.bytesIn;
+    this.bytesOutBefore += conn.bytesOut;
+    this.conn = undefined;
   }
 }

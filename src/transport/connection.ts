@@ -1,159 +1,139 @@
-import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Element } from 'ltx';
-import { StreamParser, type StreamHandler } from '../xmpp/parser.js';
+import type { SecureContext } from 'node:tls';
+import type { Framing, StreamOpen } from '../framing/framing.js';
+import type { StreamHandler } from '../xmpp/parser.js';
+import type { Transport } from './transport.js';
+
+export interface ConnectionEvents extends StreamHandler {
+  /** Bytes arrived from the peer, before they are parsed: the watchdog's proof of life. */
+  onReceived(now: number): void;
+  /** The transport is gone, for whatever reason; called exactly once. */
+  onClosed(): void;
+}
 
 export interface ConnectionOptions {
-  maxStanzaSize: number;
   closeTimeout: number;
   tcpKeepAlive: number;
 }
 
-export interface ConnectionEvents extends StreamHandler {
-  /** The socket is gone, for whatever reason; called exactly once. */
-  onSocketClosed(): void;
-  /** Any bytes from the peer; called before they are parsed. */
-  onReceived?(): void;
-}
-
 /**
- * One TCP (optionally TLS-upgraded) socket carrying one XMPP stream: the parser, the counters the watchdog
- * reads, and a close that always ends with no socket left behind. It knows nothing about XMPP semantics.
+ * One XMPP stream: a framing on a transport, the counters the watchdog and metrics read, and a close that
+ * always ends with no transport left behind. Negotiation and sessions work on this, never on a socket.
  */
 export class Connection {
   lastReceivedAt: number;
   lastSentAt: number;
-  /** Last time the kernel took bytes from our send queue, or when the queue last started from empty. */
-  lastWriteProgressAt: number;
   bytesIn = 0;
   bytesOut = 0;
   closing = false;
   closed = false;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  private socket: Socket;
-  private readonly parser: StreamParser;
+  private opened = false;
   private closeTimer: NodeJS.Timeout | undefined;
-  private readonly onWritten = (): void => {
-    this.lastWriteProgressAt = Date.now();
-  };
 
-  constructor(socket: Socket, private readonly events: ConnectionEvents, private options: ConnectionOptions) {
+  /** `fallback` is the opening sent before a stream error when we never answered the peer's (RFC 6120 §4.9.1.1). */
+  constructor(
+    readonly transport: Transport,
+    private readonly framing: Framing,
+    private readonly events: ConnectionEvents,
+    private options: ConnectionOptions,
+    private readonly fallback: StreamOpen,
+  ) {
     const now = Date.now();
     this.lastReceivedAt = now;
     this.lastSentAt = now;
-    this.lastWriteProgressAt = now;
-    this.socket = socket;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.parser = new StreamParser(events, { maxStanzaSize: options.maxStanzaSize });
-    socket.setNoDelay(true);
-    this.applyKeepAlive();
-    this.attach(socket);
+    transport.setKeepAlive(options.tcpKeepAlive);
+    transport.listen({ onData: this.onData, onEnd: this.onEnd, onClose: this.onClose });
   }
 
   get encrypted(): boolean {
-    return this.socket instanceof TLSSocket;
+    return this.transport.encrypted;
   }
 
-  get tlsSocket(): TLSSocket | undefined {
-    return this.socket instanceof TLSSocket ? this.socket : undefined;
-  }
-
-  /** Bytes accepted by send() that the kernel has not taken yet. */
   get pendingBytes(): number {
-    return this.socket.writableLength;
+    return this.transport.pendingBytes;
+  }
+
+  get lastWriteProgressAt(): number {
+    return this.transport.lastWriteProgressAt;
   }
 
   setOptions(options: ConnectionOptions): void {
     this.options = options;
-    this.applyKeepAlive();
+    this.transport.setKeepAlive(options.tcpKeepAlive);
   }
 
-  send(data: Element | string): void {
-    if (this.closed || this.socket.destroyed || this.socket.writableEnded) return;
-    const text = typeof data === 'string' ? data : data.toString();
-    const now = Date.now();
-    if (this.socket.writableLength === 0) this.lastWriteProgressAt = now;
-    this.lastSentAt = now;
-    this.bytesOut += Buffer.byteLength(text);
-    if (!this.corked) {
-      // Everything sent in one turn of the event loop leaves in one write: a login's replies, a broadcast.
-      this.corked = this.socket;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(text, this.onWritten);
+  /** Our opening of the stream; each restart is answered by a new one. */
+  open(attrs: StreamOpen): void {
+    this.opened = true;
+    this.write(this.framing.open(attrs));
   }
 
-  private corked: Socket | undefined;
-  private readonly uncork = (): void => {
-    const socket = this.corked;
-    this.corked = undefined;
-    socket?.uncork();
-  };
-
-  /** Start a new stream document on the same socket (after SASL success). */
-  restartStream(): void {
-    this.parser.restart();
+  send(el: Element): void {
+    this.write(this.framing.element(el));
   }
 
-  /** Upgrade to TLS as the server side (STARTTLS); the parser starts a new document. */
+  keepalive(): void {
+    if (!this.writable) return;
+    this.lastSentAt = Date.now();
+    this.framing.keepalive(this.transport);
+  }
+
+  /** A new stream document on the same transport (after SASL success): the peer opens again, so do we. */
+  restart(): void {
+    this.opened = false;
+    this.framing.restart(false);
+  }
+
+  /** STARTTLS; whatever plaintext came with <starttls/> is dropped (the CVE-2011-0411 family). */
   startTls(context: SecureContext): void {
-    const raw = this.socket;
-    this.uncork(); // <proceed/> must leave in plaintext, before the TLS layer takes the socket
-    this.detach(raw);
-    this.parser.restart(true);
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
-    this.socket = tls;
-    this.attach(tls);
+    if (!this.transport.startTls) throw new Error('this transport cannot start TLS');
+    this.opened = false;
+    this.framing.restart(true);
+    this.transport.startTls(context);
   }
 
   /**
-   * Send the closing text (stream error and/or </stream:stream>), half-close, and reset the socket if the peer
-   * has not closed within closeTimeout: a dead peer must not leave us an orphan in FIN_WAIT1/FIN_WAIT2.
+   * End the stream (a stream error first if given), half-close, and reset the transport if the peer has not
+   * closed within closeTimeout: a dead peer must not leave an orphan in FIN_WAIT1/FIN_WAIT2.
    */
-  close(finalText: string): void {
+  close(error?: Element): void {
     if (this.closing || this.closed) return;
     this.closing = true;
-    if (finalText && !this.socket.destroyed && !this.socket.writableEnded) {
-      this.lastSentAt = Date.now();
-      this.socket.write(finalText);
+    if (this.writable) {
+      let text = this.opened ? '' : this.framing.open(this.fallback);
+      if (error) text += this.framing.element(error);
+      this.write(text + this.framing.close());
+      this.transport.end();
     }
-    if (!this.socket.destroyed) this.socket.end();
     this.closeTimer = setTimeout(() => this.reset(), this.options.closeTimeout);
     this.closeTimer.unref();
   }
 
-  /** Tear the socket down now with RST: nothing more is owed to a peer that does not answer. */
+  /** Tear down now: nothing more is owed to a peer that does not answer. */
   reset(): void {
-    if (this.closed) return;
-    const socket = this.socket;
-    if (socket instanceof TLSSocket) {
-      // The TLS layer has no resetAndDestroy of its own: reset the TCP handle underneath it.
-      const handle = (socket as unknown as { _parent?: Socket })._parent;
-      if (handle && typeof handle.resetAndDestroy === 'function' && !handle.destroyed) handle.resetAndDestroy();
-      socket.destroy();
-    } else if (!socket.destroyed) {
-      socket.resetAndDestroy();
-    }
+    if (!this.closed) this.transport.reset();
   }
 
-  private applyKeepAlive(): void {
-    const raw = this.socket instanceof TLSSocket ? ((this.socket as unknown as { _parent?: Socket })._parent ?? this.socket) : this.socket;
-    if (this.options.tcpKeepAlive > 0) raw.setKeepAlive(true, this.options.tcpKeepAlive);
-    else raw.setKeepAlive(false);
+  private get writable(): boolean {
+    return !this.closed && !this.transport.ended;
+  }
+
+  private write(text: string): void {
+    if (!this.writable) return;
+    this.lastSentAt = Date.now();
+    this.bytesOut += Buffer.byteLength(text);
+    this.transport.write(text);
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.lastReceivedAt = Date.now();
+    const now = Date.now();
+    this.lastReceivedAt = now;
     this.bytesIn += chunk.length;
-    this.events.onReceived?.();
-    this.parser.write(chunk);
+    this.events.onReceived(now);
+    this.framing.parse(chunk);
   };
 
   private readonly onEnd = (): void => {
-    // allowHalfOpen is off: Node answers the peer's FIN with ours at once, so nothing waits in CLOSE_WAIT.
     if (!this.closing) this.events.onStreamEnd();
   };
 
@@ -161,24 +141,6 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.events.onSocketClosed();
+    this.events.onClosed();
   };
-
-  private readonly onError = (): void => {
-    // 'close' follows every socket error; the close path handles it.
-  };
-
-  private attach(socket: Socket): void {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onClose);
-    socket.on('error', this.onError);
-  }
-
-  private detach(socket: Socket): void {
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
-    socket.off('close', this.onClose);
-    socket.off('error', this.onError);
-  }
 }

@@ -5,8 +5,11 @@ export interface WatchState {
   /** Authenticated and bound: probes only make sense then, and the unauthenticated limit stops applying. */
   readonly bound: boolean;
   readonly acceptedAt: number;
-  /** Last byte received from the peer: the only proof of life. */
-  readonly lastReceivedAt: number;
+  /**
+   * The last proof of life: bytes received from the peer, or a reply or ack matched to it. Our own writes
+   * never count.
+   */
+  readonly lastAliveAt: number;
   readonly lastSentAt: number;
   readonly pendingBytes: number;
   readonly lastWriteProgressAt: number;
@@ -22,7 +25,7 @@ export type Action = 'none' | 'probe' | 'keepalive' | CloseAction;
  * tick calls it for every session every interval and must not allocate.
  *
  * Close reasons are checked in a fixed order, the first that applies wins. A probe counts as answered by any
- * byte received after it was sent (in the same millisecond counts: a loopback peer answers that fast). A whitespace probe asks for no answer, so it never times out on its own:
+ * proof of life after it was sent (in the same millisecond counts: a loopback peer answers that fast). A whitespace probe asks for no answer, so it never times out on its own:
  * it only makes TCP notice a dead peer, and maxIdle bounds the rest.
  */
 export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
@@ -32,8 +35,8 @@ export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
     if (p.unauthenticatedTimeout > 0 && now - s.acceptedAt >= p.unauthenticatedTimeout) return 'unauthenticated';
     return 'none';
   }
-  const silent = now - s.lastReceivedAt;
-  const probing = s.probeSentAt > 0 && s.lastReceivedAt < s.probeSentAt;
+  const silent = now - s.lastAliveAt;
+  const probing = s.probeSentAt > 0 && s.lastAliveAt < s.probeSentAt;
   if (probing && p.probe === 'xmpp-ping' && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
   if (p.maxIdle > 0 && silent >= p.maxIdle) return 'idle';
   if (!probing && p.probe !== 'none' && silent >= p.probeAfter) return 'probe';

@@ -1,18 +1,28 @@
 import { Element } from 'ltx';
+import type { Router } from '../router/router.js';
+import { SERVER } from '../router/origin.js';
 import type { Session } from '../sessions/session.js';
 import { NS } from '../xmpp/ns.js';
 
 let counter = 0;
 
-/** XEP-0199 ping (any reply, even an error, proves life) or a single space. */
-export function sendProbe(session: Session, domain: string, now: number): void {
+/**
+ * XEP-0199 ping, whose reply (a result or an error) proves life wherever it arrives; or the framing's
+ * keepalive, which asks for no answer and only makes the transport notice a dead peer.
+ */
+export function sendProbe(session: Session, router: Router, now: number): void {
   session.probeSentAt = now;
-  if (session.policy.probe === 'xmpp-ping') {
-    session.probeId = `vigil-ping-${(++counter).toString(36)}`;
-    const iq = new Element('iq', { type: 'get', id: session.probeId, from: domain, to: session.fullJid });
-    iq.c('ping', { xmlns: NS.PING });
-    session.send(iq);
-  } else {
-    session.sendRaw(' ');
+  if (session.policy.probe !== 'xmpp-ping' || !session.jid) {
+    session.keepalive();
+    return;
   }
+  const id = `vigil-ping-${(++counter).toString(36)}`;
+  const to = session.jid.full;
+  router.expectReply(id, to, session.policy.probeTimeout).then(
+    () => session.alive(Date.now()),
+    () => undefined, // no answer: decide() sees the probe time out
+  );
+  const iq = new Element('iq', { type: 'get', id, from: router.domain, to });
+  iq.c('ping', { xmlns: NS.PING });
+  router.route(iq, SERVER);
 }

@@ -28,14 +28,14 @@ export class Watchdog {
     const started = process.hrtime.bigint();
     for (const session of this.ctx.registry.all()) {
       if (session.state !== 'negotiating' && session.state !== 'active') continue;
-      if (session.probeSentAt > 0 && session.lastReceivedAt >= session.probeSentAt) this.probeAnswered(session);
+      if (session.probeSentAt > 0 && session.lastAliveAt >= session.probeSentAt) this.probeAnswered(session);
       const action = decide(now, session, session.policy);
       if (action === 'none') continue;
       if (action === 'probe') {
-        sendProbe(session, this.ctx.config.domain, now);
+        sendProbe(session, this.ctx.router, now);
         this.ctx.metrics.probes.inc({ kind: session.kind, probe: session.policy.probe });
       } else if (action === 'keepalive') {
-        session.sendRaw(' ');
+        session.keepalive();
       } else {
         session.close(action, { text: explain(action, session, now) });
       }
@@ -45,14 +45,13 @@ export class Watchdog {
   }
 
   private probeAnswered(session: Session): void {
-    this.ctx.metrics.probeRtt.observe({ kind: session.kind }, Math.max(0, session.lastReceivedAt - session.probeSentAt) / 1000);
+    this.ctx.metrics.probeRtt.observe({ kind: session.kind }, Math.max(0, session.lastAliveAt - session.probeSentAt) / 1000);
     session.probeSentAt = 0;
-    session.probeId = '';
   }
 }
 
 function explain(action: string, s: Session, now: number): string {
-  const silent = Math.round((now - s.lastReceivedAt) / 1000);
+  const silent = Math.round((now - s.lastAliveAt) / 1000);
   switch (action) {
     case 'probe-timeout':
       return `probe-timeout: no answer to a ping within ${Math.round(s.policy.probeTimeout / 1000)} s; nothing received for ${silent} s`;

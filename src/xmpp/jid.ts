@@ -1,4 +1,3 @@
-import { JID as XmppJid } from '@xmpp/jid';
 import { normalizeDomain } from './idna.js';
 import { opaqueString, usernameCaseMapped } from './precis.js';
 
@@ -69,20 +68,3 @@ export function makeJid(local: string, domain: string, resource = ''): Jid | und
   return { local: l, domain: d, resource: r, bare, full: r === '' ? bare : `${bare}/${r}` };
 }
 
-
-// The @xmpp/jid-based API the rest of the code still uses; it goes once callers have moved to Jid.
-export type JID = XmppJid;
-
-/** A JID from untrusted text, normalised, as an @xmpp/jid JID. */
-export function tryParseJid(text: string): JID | undefined {
-  const j = parseJid(text);
-  return j && new XmppJid(j.local, j.domain, j.resource);
-}
-
-export function bareOf(j: JID): string {
-  return j.local ? `${j.local}@${j.domain}` : j.domain;
-}
-
-export function fullOf(j: JID): string {
-  return j.resource ? `${bareOf(j)}/${j.resource}` : bareOf(j);
-}

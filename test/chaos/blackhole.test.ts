@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CloseReason } from '../../src/sessions/close-reason';
-import type { Session, Unconfirmed } from '../../src/sessions/session';
+import type { Unconfirmed } from '../../src/sessions/ledger';
+import type { Session } from '../../src/sessions/session';
 import { TestClient } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 import { eventually, lingeringOnPort } from '../helpers/sockets';
@@ -41,7 +42,7 @@ describe('chaos: clients behind a link that is cut (no FIN, no RST)', () => {
     const closes: { jid: string; reason: CloseReason; silentMs: number }[] = [];
     const original = srv.server.sessionClosed.bind(srv.server);
     srv.server.sessionClosed = (session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]) => {
-      closes.push({ jid: session.fullJid ?? '', reason, silentMs: session.closedAt - session.lastReceivedAt });
+      closes.push({ jid: session.fullJid ?? '', reason, silentMs: session.closedAt - session.lastAliveAt });
       original(session, reason, unconfirmed);
     };
 

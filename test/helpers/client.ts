@@ -126,11 +126,12 @@ export class TestClient {
   }
 
   /** SCRAM-SHA-1 or SCRAM-SHA-256 done by hand (RFC 5802), verifying the server's signature too. */
-  async authScram(user: string, password: string, hash: 'sha1' | 'sha256'): Promise<Element> {
+  async authScram(user: string, password: string, hash: 'sha1' | 'sha256', authzid = ''): Promise<Element> {
     const mech = hash === 'sha1' ? 'SCRAM-SHA-1' : 'SCRAM-SHA-256';
     const cnonce = randomBytes(12).toString('base64');
     const bare = `n=${user},r=${cnonce}`;
-    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mech}'>${Buffer.from(`n,,${bare}`).toString('base64')}</auth>`);
+    const gs2 = authzid ? `n,a=${authzid},` : 'n,,';
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mech}'>${Buffer.from(`${gs2}${bare}`).toString('base64')}</auth>`);
     const challenge = await this.waitFor((el) => el.name === 'challenge' || el.name === 'failure');
     if (challenge.name === 'failure') return challenge;
     const serverFirst = Buffer.from(challenge.getText(), 'base64').toString();
@@ -138,7 +139,7 @@ export class TestClient {
     const salted = pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), hash === 'sha1' ? 20 : 32, hash);
     const clientKey = createHmac(hash, salted).update('Client Key').digest();
     const storedKey = createHash(hash).update(clientKey).digest();
-    const finalNoProof = `c=biws,r=${attrs.r}`;
+    const finalNoProof = `c=${Buffer.from(gs2).toString('base64')},r=${attrs.r}`;
     const authMessage = `${bare},${serverFirst},${finalNoProof}`;
     const sig = createHmac(hash, storedKey).update(authMessage).digest();
     const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));

@@ -135,8 +135,8 @@ describe('unavailable presence when a session ends for any reason', () => {
     // spoke later, is not yet due at the first tick and is only probed at the second.
     const { registry } = srv.server.ctx;
     const policy = srv.config.watchdog.c2s;
-    const aliceHeard = registry.getByFullJid(`${aj}/r`)!.lastReceivedAt;
-    expect(registry.getByFullJid(`${bj}/r`)!.lastReceivedAt).toBeGreaterThan(aliceHeard + 1);
+    const aliceHeard = registry.getByFullJid(`${aj}/r`)!.lastAliveAt;
+    expect(registry.getByFullJid(`${bj}/r`)!.lastAliveAt).toBeGreaterThan(aliceHeard + 1);
     const probeAt = aliceHeard + policy.probeAfter + 1;
     srv.server.watchdog.tick(probeAt);
     await alice.waitFor((el) => el.name === 'iq' && el.getChild('ping', 'urn:xmpp:ping') !== undefined);

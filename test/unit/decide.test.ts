@@ -9,19 +9,19 @@ const policy: WatchdogPolicy = {
 const interval = 1 * s;
 
 function state(over: Partial<WatchState> = {}): WatchState {
-  return { bound: true, acceptedAt: 0, lastReceivedAt: 0, lastSentAt: 0, pendingBytes: 0, lastWriteProgressAt: 0, probeSentAt: 0, ...over };
+  return { bound: true, acceptedAt: 0, lastAliveAt: 0, lastSentAt: 0, pendingBytes: 0, lastWriteProgressAt: 0, probeSentAt: 0, ...over };
 }
 
 /**
  * A fake session driven tick by tick the way the Watchdog drives a real one: probes are recorded when
  * decided, an answering peer "replies" some ms after each probe, and the run stops at the first close.
  */
-function simulate(p: WatchdogPolicy, opts: { answersAfter?: number; until: number; lastReceivedAt?: number }): { closedAt: number; reason: string; probes: number } {
-  const st = { ...state({ lastReceivedAt: opts.lastReceivedAt ?? 0 }) };
+function simulate(p: WatchdogPolicy, opts: { answersAfter?: number; until: number; lastAliveAt?: number }): { closedAt: number; reason: string; probes: number } {
+  const st = { ...state({ lastAliveAt: opts.lastAliveAt ?? 0 }) };
   let probes = 0;
   for (let now = 0; now <= opts.until; now += interval) {
-    if (opts.answersAfter !== undefined && st.probeSentAt > 0 && now >= st.probeSentAt + opts.answersAfter) st.lastReceivedAt = st.probeSentAt + opts.answersAfter;
-    if (st.probeSentAt > 0 && st.lastReceivedAt >= st.probeSentAt) st.probeSentAt = 0;
+    if (opts.answersAfter !== undefined && st.probeSentAt > 0 && now >= st.probeSentAt + opts.answersAfter) st.lastAliveAt = st.probeSentAt + opts.answersAfter;
+    if (st.probeSentAt > 0 && st.lastAliveAt >= st.probeSentAt) st.probeSentAt = 0;
     const action = decide(now, st, p);
     if (action === 'probe') {
       st.probeSentAt = now;
@@ -33,7 +33,7 @@ function simulate(p: WatchdogPolicy, opts: { answersAfter?: number; until: numbe
 
 describe('decide()', () => {
   it('does nothing for a peer heard from recently', () => {
-    expect(decide(10 * s, state({ lastReceivedAt: 5 * s }), policy)).toBe('none');
+    expect(decide(10 * s, state({ lastAliveAt: 5 * s }), policy)).toBe('none');
   });
 
   it('probes once nothing has been received for probeAfter', () => {
@@ -51,11 +51,11 @@ describe('decide()', () => {
   });
 
   it('treats any byte received after the probe as an answer', () => {
-    expect(decide(200 * s, state({ probeSentAt: 120 * s, lastReceivedAt: 121 * s }), policy)).toBe('none');
+    expect(decide(200 * s, state({ probeSentAt: 120 * s, lastAliveAt: 121 * s }), policy)).toBe('none');
   });
 
   it('treats an answer in the same millisecond as the probe as an answer', () => {
-    expect(decide(150 * s, state({ probeSentAt: 120 * s, lastReceivedAt: 120 * s }), policy)).toBe('none');
+    expect(decide(150 * s, state({ probeSentAt: 120 * s, lastAliveAt: 120 * s }), policy)).toBe('none');
   });
 
   it('counts only received bytes: our own writes never keep a session alive', () => {
@@ -63,10 +63,10 @@ describe('decide()', () => {
   });
 
   it('closes a silent dead peer no later than probeAfter + probeTimeout + interval', () => {
-    for (const lastReceivedAt of [0, 250, 999, 1000, 1500]) {
-      const run = simulate(policy, { until: 400 * s, lastReceivedAt });
+    for (const lastAliveAt of [0, 250, 999, 1000, 1500]) {
+      const run = simulate(policy, { until: 400 * s, lastAliveAt });
       expect(run.reason).toBe('probe-timeout');
-      expect(run.closedAt - lastReceivedAt).toBeLessThanOrEqual(policy.probeAfter + policy.probeTimeout + interval);
+      expect(run.closedAt - lastAliveAt).toBeLessThanOrEqual(policy.probeAfter + policy.probeTimeout + interval);
       expect(run.probes).toBe(1);
     }
   });
@@ -81,8 +81,8 @@ describe('decide()', () => {
 
   it('closes with idle after maxIdle whatever the probes did, within maxIdle + interval', () => {
     const p = { ...policy, maxIdle: 600 * s };
-    expect(decide(599 * s, state({ lastReceivedAt: 0 }), { ...p, probe: 'none' })).toBe('none');
-    expect(decide(600 * s, state({ lastReceivedAt: 0 }), { ...p, probe: 'none' })).toBe('idle');
+    expect(decide(599 * s, state({ lastAliveAt: 0 }), { ...p, probe: 'none' })).toBe('none');
+    expect(decide(600 * s, state({ lastAliveAt: 0 }), { ...p, probe: 'none' })).toBe('idle');
     const run = simulate({ ...p, probe: 'whitespace' }, { until: 2000 * s });
     expect(run).toMatchObject({ reason: 'idle', closedAt: 600 * s });
   });
@@ -99,21 +99,21 @@ describe('decide()', () => {
 
   it('sends a keepalive when nothing has been sent for keepaliveAfter', () => {
     const p = { ...policy, keepaliveAfter: 50 * s };
-    expect(decide(49 * s, state({ lastReceivedAt: 49 * s, lastSentAt: 0 }), p)).toBe('none');
-    expect(decide(50 * s, state({ lastReceivedAt: 49 * s, lastSentAt: 0 }), p)).toBe('keepalive');
+    expect(decide(49 * s, state({ lastAliveAt: 49 * s, lastSentAt: 0 }), p)).toBe('none');
+    expect(decide(50 * s, state({ lastAliveAt: 49 * s, lastSentAt: 0 }), p)).toBe('keepalive');
   });
 
   it('closes an unauthenticated stream after unauthenticatedTimeout, even if it keeps talking', () => {
-    expect(decide(29 * s, state({ bound: false, lastReceivedAt: 29 * s }), policy)).toBe('none');
-    expect(decide(30 * s, state({ bound: false, lastReceivedAt: 30 * s }), policy)).toBe('unauthenticated');
+    expect(decide(29 * s, state({ bound: false, lastAliveAt: 29 * s }), policy)).toBe('none');
+    expect(decide(30 * s, state({ bound: false, lastAliveAt: 30 * s }), policy)).toBe('unauthenticated');
   });
 
   it('does not probe a stream that has not bound', () => {
-    expect(decide(29 * s, state({ bound: false, lastReceivedAt: -1000 * s }), policy)).toBe('none');
+    expect(decide(29 * s, state({ bound: false, lastAliveAt: -1000 * s }), policy)).toBe('none');
   });
 
   it('closes with write-stall when bytes wait and the peer took none for writeStallTimeout', () => {
-    const st = state({ lastReceivedAt: 100 * s, pendingBytes: 10, lastWriteProgressAt: 70 * s });
+    const st = state({ lastAliveAt: 100 * s, pendingBytes: 10, lastWriteProgressAt: 70 * s });
     expect(decide(99 * s, st, policy)).toBe('none');
     expect(decide(100 * s, st, policy)).toBe('write-stall');
     expect(decide(100 * s, { ...st, pendingBytes: 0 }, policy)).toBe('none');
@@ -136,7 +136,7 @@ describe('decide()', () => {
   });
 
   it('applies a changed policy at the next decision (reload)', () => {
-    const st = state({ lastReceivedAt: 0 });
+    const st = state({ lastAliveAt: 0 });
     expect(decide(60 * s, st, policy)).toBe('none');
     expect(decide(60 * s, st, { ...policy, probeAfter: 30 * s })).toBe('probe');
     expect(decide(60 * s, state({ probeSentAt: 31 * s }), { ...policy, probeAfter: 30 * s, probeTimeout: 20 * s })).toBe('probe-timeout');

@@ -1,0 +1,33 @@
+import type { Element } from 'ltx';
+import type { StreamHandler } from '../xmpp/parser.js';
+import type { Transport } from '../transport/transport.js';
+
+/** The attributes of our opening of a stream. */
+export interface StreamOpen {
+  /** The stream's content namespace: jabber:client, later jabber:server. */
+  xmlns: string;
+  from?: string;
+  to?: string;
+  id?: string;
+}
+
+/**
+ * How XMPP rides on a transport: an XML stream (RFC 6120 §4) now, RFC 7395's one element per WebSocket
+ * message later. A framing owns its opening, its closing, its keepalive and the parsing of what arrives.
+ */
+export interface Framing {
+  /** Our opening of the stream, as bytes to write. */
+  open(attrs: StreamOpen): string;
+  /** A stanza or nonza as it goes on this framing. */
+  element(el: Element): string;
+  /** Our end of the stream. */
+  close(): string;
+  /** Something the peer's network sees as traffic and the peer's XMPP layer ignores. */
+  keepalive(transport: Transport): void;
+  /** Bytes from the transport, to the handler as stream events. */
+  parse(chunk: Buffer): void;
+  /** A new stream on the same transport (after STARTTLS or SASL); `discardRest` drops bytes already read. */
+  restart(discardRest: boolean): void;
+}
+
+export type FramingFactory = (handler: StreamHandler, maxStanzaSize: number) => Framing;

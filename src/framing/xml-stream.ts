@@ -1,0 +1,48 @@
+import type { Element } from 'ltx';
+import { NS } from '../xmpp/ns.js';
+import { StreamParser, type StreamHandler } from '../xmpp/parser.js';
+import type { Transport } from '../transport/transport.js';
+import type { Framing, StreamOpen } from './framing.js';
+
+/** RFC 6120 §4: one `<stream:stream>` document per direction, stanzas as its children. */
+export class XmlStreamFraming implements Framing {
+  private readonly parser: StreamParser;
+
+  constructor(handler: StreamHandler, maxStanzaSize: number) {
+    this.parser = new StreamParser(handler, { maxStanzaSize });
+  }
+
+  open(attrs: StreamOpen): string {
+    let header = `<?xml version='1.0'?><stream:stream xmlns='${attrs.xmlns}' xmlns:stream='${NS.STREAM}'`;
+    if (attrs.id !== undefined) header += ` id='${attrs.id}'`;
+    if (attrs.from !== undefined) header += ` from='${escapeAttr(attrs.from)}'`;
+    if (attrs.to !== undefined) header += ` to='${escapeAttr(attrs.to)}'`;
+    return `${header} version='1.0' xml:lang='en'>`;
+  }
+
+  element(el: Element): string {
+    return el.toString();
+  }
+
+  close(): string {
+    return '</stream:stream>';
+  }
+
+  /** A single space between stanzas: allowed by RFC 6120 §4.6.1, ignored by every parser. */
+  keepalive(transport: Transport): void {
+    transport.write(' ');
+  }
+
+  parse(chunk: Buffer): void {
+    this.parser.write(chunk);
+  }
+
+  restart(discardRest: boolean): void {
+    this.parser.restart(discardRest);
+  }
+
+}
+
+function escapeAttr(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;');
+}

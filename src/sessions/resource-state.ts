@@ -1,0 +1,16 @@
+import type { Element } from 'ltx';
+
+/**
+ * What RFC 6121 keeps for one bound client resource: its presence (§4) and whether it asked for the roster
+ * (§2.1.6, "interested resource"). Identity lives on the Session; this is state the IM features change.
+ */
+export class ResourceState {
+  /** Available after initial presence, until unavailable or the end of the session. */
+  available = false;
+  priority = 0;
+  /** The last presence it broadcast. */
+  last: Element | undefined;
+  rosterRequested = false;
+  /** JIDs it sent directed presence to, owed unavailable presence at the end (§4.6.3). */
+  directedTo: Set<string> | undefined;
+}

@@ -1,0 +1,119 @@
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Transport, TransportEvents } from './transport.js';
+
+const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefined, onClose: () => undefined };
+
+/** One TCP socket, optionally upgraded to TLS by STARTTLS. */
+export class TcpTransport implements Transport {
+  lastWriteProgressAt = Date.now();
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private socket: Socket;
+  private events: TransportEvents = IGNORE;
+  private corked: Socket | undefined;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    socket.setNoDelay(true);
+    this.attach(socket);
+  }
+
+  get encrypted(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+
+  get pendingBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  get ended(): boolean {
+    return this.socket.destroyed || this.socket.writableEnded;
+  }
+
+  listen(events: TransportEvents): void {
+    this.events = events;
+  }
+
+  write(text: string): void {
+    if (this.ended) return;
+    if (this.socket.writableLength === 0) this.lastWriteProgressAt = Date.now();
+    if (!this.corked) {
+      // Everything written in one turn of the event loop leaves in one syscall: a login's replies, a broadcast.
+      this.corked = this.socket;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(text, this.onWritten);
+  }
+
+  end(): void {
+    this.uncork();
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  reset(): void {
+    const socket = this.socket;
+    if (socket instanceof TLSSocket) {
+      // The TLS layer has no resetAndDestroy of its own: reset the TCP handle underneath it.
+      const raw = tcpOf(socket);
+      if (raw !== socket && typeof raw.resetAndDestroy === 'function' && !raw.destroyed) raw.resetAndDestroy();
+      socket.destroy();
+    } else if (!socket.destroyed) {
+      socket.resetAndDestroy();
+    }
+  }
+
+  setKeepAlive(ms: number): void {
+    const raw = tcpOf(this.socket);
+    if (ms > 0) raw.setKeepAlive(true, ms);
+    else raw.setKeepAlive(false);
+  }
+
+  startTls(context: SecureContext): void {
+    const raw = this.socket;
+    this.uncork(); // <proceed/> must leave in plaintext, before the TLS layer takes the socket
+    this.detach(raw);
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
+    this.socket = tls;
+    this.attach(tls);
+  }
+
+  private readonly uncork = (): void => {
+    const socket = this.corked;
+    this.corked = undefined;
+    socket?.uncork();
+  };
+
+  private readonly onWritten = (): void => {
+    this.lastWriteProgressAt = Date.now();
+  };
+
+  private readonly onData = (chunk: Buffer): void => this.events.onData(chunk);
+  // allowHalfOpen is off: Node answers the peer's FIN with ours at once, so nothing waits in CLOSE_WAIT.
+  private readonly onEnd = (): void => this.events.onEnd();
+  private readonly onClose = (): void => this.events.onClose();
+  // 'close' follows every socket error; the close path handles it.
+  private readonly onError = (): void => undefined;
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
+  }
+
+  private detach(socket: Socket): void {
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onClose);
+    socket.off('error', this.onError);
+  }
+}
+
+/** The TCP socket under a TLS one (Node keeps it as _parent), or the socket itself. */
+function tcpOf(socket: Socket): Socket {
+  return socket instanceof TLSSocket ? ((socket as unknown as { _parent?: Socket })._parent ?? socket) : socket;
+}

@@ -1,0 +1,37 @@
+import type { SecureContext } from 'node:tls';
+
+/** What a transport reports; each callback on the transport's own schedule, onClose exactly once. */
+export interface TransportEvents {
+  onData(chunk: Buffer): void;
+  /** The peer ended its side; the transport answers with its own end. */
+  onEnd(): void;
+  onClose(): void;
+}
+
+/**
+ * Bytes to and from one peer (a TCP or TLS socket now, a WebSocket later). It knows nothing of XML: the
+ * framing on top of it decides what the bytes mean. A transport owns write, end, reset, the bytes still
+ * waiting to be written and when the peer last took some.
+ */
+export interface Transport {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** The bytes are protected in transit (TLS here, or a proxy this server trusts). */
+  readonly encrypted: boolean;
+  /** Bytes accepted by write() that the peer has not taken yet. */
+  readonly pendingBytes: number;
+  /** Last time the peer took bytes from our send queue, or when the queue last started from empty. */
+  readonly lastWriteProgressAt: number;
+  /** Nothing more can be written: ended, reset or gone. */
+  readonly ended: boolean;
+  listen(events: TransportEvents): void;
+  write(text: string): void;
+  /** Half-close after what was written: a FIN on TCP. */
+  end(): void;
+  /** Tear down at once, with a RST where the transport has one. */
+  reset(): void;
+  /** SO_KEEPALIVE initial delay in ms; 0 turns it off. Transports without one ignore it. */
+  setKeepAlive(ms: number): void;
+  /** Upgrade in place to TLS as the server (STARTTLS); absent where the transport cannot. */
+  startTls?(context: SecureContext): void;
+}
