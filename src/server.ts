@@ -147,7 +147,6 @@ export class Server implements C2SHost {
 
   bound(session: Session): void {
     this.ctx.log.info({ event: 'session.bound', session: session.id, jid: session.fullJid, ip: session.remoteAddress }, 'session bound');
-    this.ctx.sessions.bound(session);
   }
 
   connectionGone(conn: Connection): void {

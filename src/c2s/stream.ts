@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import type { Context } from '../context.js';
-import { REGISTER_FEATURE_NS, type Registration } from '../features/register.js';
 import { XmlStreamFraming } from '../framing/xml-stream.js';
 import { Session, type SessionHost } from '../sessions/session.js';
 import { Connection, type ConnectionEvents } from '../transport/connection.js';
@@ -18,13 +17,22 @@ import { ScramMechanism } from './sasl/scram.js';
 
 type Stage = 'pre-tls' | 'pre-auth' | 'authenticating' | 'bind' | 'active';
 
+/** XEP-0077 before authentication, as the registration feature provides it; the stream only hands it stanzas. */
+export interface PreAuthRegistration {
+  readonly enabled: boolean;
+  /** Whether the stream should hand this pre-authentication stanza to preAuth(). */
+  handles(el: Element): boolean;
+  /** `secure` is false when credentials would travel in clear. */
+  preAuth(iq: Element, session: Session, secure: boolean): Promise<void>;
+}
+
 export interface C2SHost extends SessionHost {
   readonly ctx: Context;
   readonly tls: import('node:tls').SecureContext | undefined;
   /** A session finished binding: it is in the registry under its JID and may route. */
   bound(session: Session): void;
   /** XEP-0077 before authentication (answers 'disabled' itself when c2s.registration.enabled is off). */
-  readonly registration?: Registration;
+  readonly registration?: PreAuthRegistration;
   /** The connection is gone (the session may have ended long before, waiting for the peer to close). */
   connectionGone(conn: Connection): void;
 }
@@ -118,7 +126,7 @@ export class C2SStream implements ConnectionEvents {
       mechanisms: this.mechanisms(),
       limits,
     });
-    if (this.host.registration?.enabled && this.mechanisms().length > 0) features.c('register', { xmlns: REGISTER_FEATURE_NS });
+    if (this.host.registration?.enabled && this.mechanisms().length > 0) features.c('register', { xmlns: NS.REGISTER_FEATURE });
     return features;
   }
 

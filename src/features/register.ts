@@ -2,13 +2,12 @@ import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import { deriveUserRecord, prepPassword } from '../c2s/sasl/credentials.js';
 import { normalizeUsername } from '../c2s/sasl/username.js';
+import type { PreAuthRegistration } from '../c2s/stream.js';
 import type { Session } from '../sessions/session.js';
 import { iqResult, stanzaError } from '../xmpp/errors.js';
 import { makeJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import type { Presence } from './presence.js';
-
-export const REGISTER_FEATURE_NS = 'http://jabber.org/features/iq-register';
 
 const HOUR = 3600_000;
 const MAX_PASSWORD_BYTES = 1023;
@@ -21,7 +20,7 @@ const MAX_TRACKED_ADDRESSES = 10_000;
  * what is registered, a password change, and cancelling the account (which undoes its subscriptions, then
  * closes every session of it).
  */
-export class Registration {
+export class Registration implements PreAuthRegistration {
   /** Per IP address, when accounts were created from it in the last hour, oldest first. */
   private readonly created = new Map<string, number[]>();
 

@@ -1,5 +1,4 @@
 import type { Element } from 'ltx';
-import type { StreamHandler } from '../xmpp/parser.js';
 import type { Transport } from '../transport/transport.js';
 
 /** The attributes of our opening of a stream. */
@@ -29,5 +28,3 @@ export interface Framing {
   /** A new stream on the same transport (after STARTTLS or SASL); `discardRest` drops bytes already read. */
   restart(discardRest: boolean): void;
 }
-
-export type FramingFactory = (handler: StreamHandler, maxStanzaSize: number) => Framing;

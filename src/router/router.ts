@@ -139,7 +139,7 @@ export class Router {
   }
 
   /** Available resources of an account with the highest non-negative priority (RFC 6121 §8.5.2.1.1). */
-  preferredResources(bare: string): Session[] {
+  private preferredResources(bare: string): Session[] {
     let best = -1;
     const out: Session[] = [];
     for (const s of this.deps.registry.getByBareJid(bare)) {
@@ -153,7 +153,7 @@ export class Router {
     return out;
   }
 
-  availableResources(bare: string): Session[] {
+  private availableResources(bare: string): Session[] {
     return [...this.deps.registry.getByBareJid(bare)].filter((s) => s.im.available && s.im.priority >= 0 && s.isBound);
   }
 

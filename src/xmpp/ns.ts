@@ -15,6 +15,7 @@ export const NS = {
   VERSION: 'jabber:iq:version',
   ROSTER: 'jabber:iq:roster',
   REGISTER: 'jabber:iq:register',
+  REGISTER_FEATURE: 'http://jabber.org/features/iq-register',
   DELAY: 'urn:xmpp:delay',
   OFFLINE: 'msgoffline',
   STANZA_ID: 'urn:xmpp:sid:0',

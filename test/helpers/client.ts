@@ -1,8 +1,9 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Element } from 'ltx';
 import { StreamParser, type StreamHeader } from '../../src/xmpp/parser';
+import { scramFinal } from './scram-client';
 
 const STREAM_NS = 'http://etherx.jabber.org/streams';
 export const header = (to = 'localhost') => `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${STREAM_NS}' to='${to}' version='1.0'>`;
@@ -134,21 +135,11 @@ export class TestClient {
     this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mech}'>${Buffer.from(`${gs2}${bare}`).toString('base64')}</auth>`);
     const challenge = await this.waitFor((el) => el.name === 'challenge' || el.name === 'failure');
     if (challenge.name === 'failure') return challenge;
-    const serverFirst = Buffer.from(challenge.getText(), 'base64').toString();
-    const attrs = Object.fromEntries(serverFirst.split(',').map((p) => [p[0], p.slice(2)]));
-    const salted = pbkdf2Sync(password, Buffer.from(attrs.s, 'base64'), Number(attrs.i), hash === 'sha1' ? 20 : 32, hash);
-    const clientKey = createHmac(hash, salted).update('Client Key').digest();
-    const storedKey = createHash(hash).update(clientKey).digest();
-    const finalNoProof = `c=${Buffer.from(gs2).toString('base64')},r=${attrs.r}`;
-    const authMessage = `${bare},${serverFirst},${finalNoProof}`;
-    const sig = createHmac(hash, storedKey).update(authMessage).digest();
-    const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]));
-    this.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`${finalNoProof},p=${proof.toString('base64')}`).toString('base64')}</response>`);
+    const { clientFinal, serverSignature } = scramFinal(hash, password, gs2, bare, Buffer.from(challenge.getText(), 'base64').toString());
+    this.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(clientFinal).toString('base64')}</response>`);
     const answer = await this.waitFor((el) => el.name === 'success' || el.name === 'failure');
     if (answer.name === 'success') {
-      const serverKey = createHmac(hash, salted).update('Server Key').digest();
-      const expected = `v=${createHmac(hash, serverKey).update(authMessage).digest('base64')}`;
-      if (Buffer.from(answer.getText(), 'base64').toString() !== expected) throw new Error('server signature mismatch');
+      if (Buffer.from(answer.getText(), 'base64').toString() !== serverSignature) throw new Error('server signature mismatch');
       await this.open();
     }
     return answer;

@@ -102,6 +102,16 @@ function chunksOf(buf: Buffer | string, size: number): (Buffer | string)[] {
   return out;
 }
 
+/** Feed chunks in turn; the index of the chunk at which the parser reported policy-violation, or -1. */
+function feedUntilPolicyViolation(rec: Recorder, chunks: (Buffer | string)[]): number {
+  let failedAt = -1;
+  chunks.forEach((chunk, i) => {
+    rec.write(chunk);
+    if (failedAt < 0 && rec.types.includes('error:policy-violation')) failedAt = i;
+  });
+  return failedAt;
+}
+
 /** Element names and namespace URIs, in document order, of an XML text parsed on its own. */
 function namespacesOf(xml: string, skipRoot = false): string[] {
   const sax = new SaxesParser({ xmlns: true });
@@ -461,11 +471,7 @@ describe('StreamParser: maxStanzaSize', () => {
     rec.write(OPEN);
     const big = Buffer.from(stanzaOfSize(64 * 1024));
     const chunks = chunksOf(big, 1024);
-    let failedAt = -1;
-    chunks.forEach((chunk, i) => {
-      rec.write(chunk);
-      if (failedAt < 0 && rec.types.includes('error:policy-violation')) failedAt = i;
-    });
+    const failedAt = feedUntilPolicyViolation(rec, chunks);
     expect(rec.types).toEqual(['start', 'error:policy-violation']);
     // Detected within one chunk of crossing the limit, long before the last chunk.
     expect(failedAt).toBeGreaterThanOrEqual(0);
@@ -615,11 +621,7 @@ describe('StreamParser: maxStanzaSize counts UTF-8 bytes', () => {
     const rec = new Recorder({ maxStanzaSize: 4096 });
     rec.write(OPEN);
     const chunks = chunksOf(Buffer.from(`<message><body>${'中'.repeat(64 * 1024)}</body></message>`), 1024);
-    let failedAt = -1;
-    chunks.forEach((chunk, i) => {
-      rec.write(chunk);
-      if (failedAt < 0 && rec.types.includes('error:policy-violation')) failedAt = i;
-    });
+    const failedAt = feedUntilPolicyViolation(rec, chunks);
     expect(rec.types).toEqual(['start', 'error:policy-violation']);
     // 4096 bytes are 4 KiB-chunks' worth of input, whatever characters they hold.
     expect(failedAt).toBeGreaterThanOrEqual(0);

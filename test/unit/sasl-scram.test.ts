@@ -1,8 +1,9 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { makeUserRecord } from '../../src/c2s/sasl/credentials';
 import type { SaslStep } from '../../src/c2s/sasl/mechanism';
 import { ScramMechanism } from '../../src/c2s/sasl/scram';
 import type { ScramHash, UserRecord } from '../../src/storage/storage';
+import { scramFinal } from '../helpers/scram-client';
 
 /*
  * SCRAM (RFC 5802, RFC 7677) as a client runs it against the server's mechanism: what the client is told at
@@ -16,8 +17,6 @@ const USERS = new Map<string, UserRecord>([
 ]);
 const lookup = async (username: string): Promise<UserRecord | undefined> => USERS.get(username);
 
-const ALGO: Record<ScramHash, { name: string; length: number }> = { sha1: { name: 'sha1', length: 20 }, sha256: { name: 'sha256', length: 32 } };
-
 /** RFC 5802 saslname: "," and "=" escaped. */
 const saslname = (name: string): string => name.replace(/=/g, '=3D').replace(/,/g, '=2C');
 
@@ -29,26 +28,15 @@ interface Outcome {
 }
 
 async function login(hash: ScramHash, username: string, password: string, authzid?: string): Promise<Outcome> {
-  const { name, length } = ALGO[hash];
   const mech = new ScramMechanism(hash, lookup, DOMAIN);
   const gs2 = authzid === undefined ? 'n,,' : `n,a=${saslname(authzid)},`;
   const clientFirstBare = `n=${saslname(username)},r=${randomBytes(12).toString('base64')}`;
   const first = await mech.step(Buffer.from(gs2 + clientFirstBare));
   if (first.kind !== 'challenge') return { step: first };
-  const serverFirst = first.data.toString();
-  const attrs = Object.fromEntries(serverFirst.split(',').map((a) => [a[0], a.slice(2)]));
-  const salted = pbkdf2Sync(password.normalize('NFKC'), Buffer.from(attrs.s, 'base64'), Number(attrs.i), length, name);
-  const clientKey = createHmac(name, salted).update('Client Key').digest();
-  const storedKey = createHash(name).update(clientKey).digest();
-  const withoutProof = `c=${Buffer.from(gs2).toString('base64')},r=${attrs.r}`;
-  const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
-  const signature = createHmac(name, storedKey).update(authMessage).digest();
-  const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]));
-  const final = await mech.step(Buffer.from(`${withoutProof},p=${proof.toString('base64')}`));
+  const { clientFinal, serverSignature } = scramFinal(hash, password.normalize('NFKC'), gs2, clientFirstBare, first.data.toString());
+  const final = await mech.step(Buffer.from(clientFinal));
   if (final.kind !== 'success') return { step: final };
-  const serverKey = createHmac(name, salted).update('Server Key').digest();
-  const expected = `v=${createHmac(name, serverKey).update(authMessage).digest('base64')}`;
-  return { step: final, serverVerified: final.data?.toString() === expected };
+  return { step: final, serverVerified: final.data?.toString() === serverSignature };
 }
 
 const failure = (o: Outcome): string | undefined => (o.step.kind === 'failure' ? o.step.condition : undefined);
