@@ -11,6 +11,7 @@ const benches = [
   ['login-idle.mjs', '1000', '0', '3'],
   ['login-idle.mjs', '10000', '60', '1'],
   ['roster-login.mjs', '500', '5'],
+  ['throughput.mjs', '50', '20', '3'],
   ...(root ? [['blackhole.mjs', '1000', '20', '10']] : []),
 ];
 let failed = 0;
