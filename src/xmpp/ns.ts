@@ -2,7 +2,6 @@
 export const NS = {
   STREAM: 'http://etherx.jabber.org/streams',
   CLIENT: 'jabber:client',
-  SERVER: 'jabber:server',
   STREAMS_ERR: 'urn:ietf:params:xml:ns:xmpp-streams',
   STANZAS_ERR: 'urn:ietf:params:xml:ns:xmpp-stanzas',
   TLS: 'urn:ietf:params:xml:ns:xmpp-tls',
@@ -20,6 +19,4 @@ export const NS = {
   OFFLINE: 'msgoffline',
   STANZA_ID: 'urn:xmpp:sid:0',
   LIMITS: 'urn:xmpp:stream-limits:0',
-  SM: 'urn:xmpp:sm:3',
-  FRAMING: 'urn:ietf:params:xml:ns:xmpp-framing',
 } as const;
