@@ -1,6 +1,7 @@
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { SecureContext } from 'node:tls';
+import { AuthThrottle } from './c2s/auth-throttle.js';
 import { C2SStream, type C2SHost } from './c2s/stream.js';
 import type { Config, ConnectionKind } from './config/types.js';
 import type { Context } from './context.js';
@@ -21,7 +22,7 @@ import type { Unconfirmed } from './sessions/ledger.js';
 import { SessionRegistry } from './sessions/registry.js';
 import type { Session } from './sessions/session.js';
 import type { Storage } from './storage/storage.js';
-import type { Connection } from './transport/connection.js';
+import { connectionOptions, type Connection } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
 import type { Transport } from './transport/transport.js';
 import { Watchdog } from './watchdog/watchdog.js';
@@ -45,6 +46,7 @@ export class Server implements C2SHost {
   readonly watchdog: Watchdog;
   private readonly offline: OfflineMessages;
   readonly registration: Registration;
+  readonly authThrottle: AuthThrottle;
   private c2sListener: TcpServer | undefined;
   private httpListener: HttpServer | undefined;
   private readonly closedBytes = new Map<string, number>();
@@ -82,6 +84,7 @@ export class Server implements C2SHost {
     this.offline = installOffline(this.ctx);
     const presence = installPresence(this.ctx, this.offline);
     this.registration = installRegistration(this.ctx, presence);
+    this.authThrottle = new AuthThrottle(() => this.ctx.config.c2s.auth);
     this.watchdog = new Watchdog(this.ctx);
   }
 
@@ -115,7 +118,7 @@ export class Server implements C2SHost {
     for (const session of this.ctx.registry.all()) {
       session.policy = config.watchdog[session.kind];
       // c2s.maxStanzaSize applies to streams opened from now on: a parser keeps the limit it started with.
-      session.conn?.setOptions({ closeTimeout: session.policy.closeTimeout, tcpKeepAlive: session.policy.tcpKeepAlive });
+      session.conn?.setOptions(connectionOptions(session.policy));
     }
     if (old.watchdog.interval !== config.watchdog.interval) this.watchdog.start();
     this.ctx.log.info({ event: 'config.reloaded' }, 'configuration reloaded');
@@ -136,6 +139,7 @@ export class Server implements C2SHost {
     await closing;
     this.httpListener?.closeAllConnections();
     await closeListener(this.httpListener);
+    this.ctx.metrics.close();
     this.ctx.log.info({ event: 'server.stopped' }, 'Vigil stopped');
   }
 

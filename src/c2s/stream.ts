@@ -3,17 +3,20 @@ import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import { XmlStreamFraming } from '../framing/xml-stream.js';
 import { Session, type SessionHost } from '../sessions/session.js';
-import { Connection, type ConnectionEvents } from '../transport/connection.js';
+import { Connection, connectionOptions, type ConnectionEvents } from '../transport/connection.js';
 import type { Transport } from '../transport/transport.js';
 import { iqResult, stanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
 import { makeJid, parseJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import type { ParseErrorCondition, StreamHeader } from '../xmpp/parser.js';
 import { limitsElement, postAuthFeatures, preAuthFeatures, type Mechanism } from './features.js';
-import type { SaslFailure, SaslMechanism } from './sasl/mechanism.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import type { SaslFailure, SaslMechanism, SaslStep } from './sasl/mechanism.js';
 import { decodeSaslBase64 } from './sasl/base64.js';
 import { PlainMechanism } from './sasl/plain.js';
 import { ScramMechanism } from './sasl/scram.js';
+
+const TOO_MANY = 'too many failed attempts: try again later';
 
 type Stage = 'pre-tls' | 'pre-auth' | 'authenticating' | 'bind' | 'active';
 
@@ -33,6 +36,8 @@ export interface C2SHost extends SessionHost {
   bound(session: Session): void;
   /** XEP-0077 before authentication (answers 'disabled' itself when c2s.registration.enabled is off). */
   readonly registration?: PreAuthRegistration;
+  /** Failed logins per address and account, shared by every stream of this server. */
+  readonly authThrottle: AuthThrottle;
   /** The connection is gone (the session may have ended long before, waiting for the peer to close). */
   connectionGone(conn: Connection): void;
 }
@@ -46,7 +51,8 @@ export class C2SStream implements ConnectionEvents {
   readonly session: Session;
   readonly conn: Connection;
   private stage: Stage;
-  private sasl: { mechanism: SaslMechanism; name: Mechanism } | undefined;
+  /** The exchange under way; `busy` while its mechanism works on a step (PBKDF2, a storage lookup). */
+  private sasl: { mechanism: SaslMechanism; name: Mechanism; busy: boolean } | undefined;
   private authFailures = 0;
 
   constructor(transport: Transport, private readonly host: C2SHost) {
@@ -54,7 +60,7 @@ export class C2SStream implements ConnectionEvents {
     const policy = config.watchdog.c2s;
     const framing = new XmlStreamFraming(this, config.c2s.maxStanzaSize);
     const fallback = { xmlns: NS.CLIENT, from: config.domain };
-    this.conn = new Connection(transport, framing, this, { closeTimeout: policy.closeTimeout, tcpKeepAlive: policy.tcpKeepAlive }, fallback);
+    this.conn = new Connection(transport, framing, this, connectionOptions(policy), fallback);
     this.session = new Session('c2s', this.conn, policy, host);
     this.stage = host.tls && transport.startTls ? 'pre-tls' : 'pre-auth';
   }
@@ -138,6 +144,8 @@ export class C2SStream implements ConnectionEvents {
   private preAuth(el: Element): void {
     if (el.name === 'starttls' && el.attrs.xmlns === NS.TLS) return this.startTls();
     if (el.name === 'auth' && el.attrs.xmlns === NS.SASL) return void this.saslStart(el);
+    // A step with no exchange to belong to: what a pipelining client sends once its exchange has failed.
+    if (el.attrs.xmlns === NS.SASL) return this.saslFailure('malformed-request', { text: 'no authentication exchange is under way' });
     if (this.host.registration?.handles(el)) return void this.host.registration.preAuth(el, this.session, this.mechanisms().length > 0);
     this.fail('not-authorized', 'authenticate first');
   }
@@ -155,17 +163,24 @@ export class C2SStream implements ConnectionEvents {
 
   private async saslStart(el: Element): Promise<void> {
     const name = el.attrs.mechanism as Mechanism;
-    if (!this.conn.encrypted && !this.ctx.config.c2s.allowPlainWithoutTls) return this.saslFailure('encryption-required', 'use STARTTLS first');
+    if (!this.conn.encrypted && !this.ctx.config.c2s.allowPlainWithoutTls) return this.saslFailure('encryption-required', { text: 'use STARTTLS first' });
     if (!this.mechanisms().includes(name)) return this.saslFailure('invalid-mechanism');
+    const ip = this.session.remoteAddress;
+    const throttle = this.host.authThrottle;
+    if (!throttle.ipAllowed(ip)) return this.saslFailure('temporary-auth-failure', { text: TOO_MANY, mechanism: name });
     const lookup = (username: string) => this.ctx.storage.getUser(username);
-    const domain = this.ctx.config.domain;
-    const mechanism = name === 'PLAIN' ? new PlainMechanism(lookup, domain) : new ScramMechanism(name === 'SCRAM-SHA-256' ? 'sha256' : 'sha1', lookup, domain);
-    this.sasl = { mechanism, name };
+    const { domain, c2s } = this.ctx.config;
+    const options = { iterations: c2s.scramIterations, admit: (username: string) => throttle.allowed(ip, username) };
+    const mechanism = name === 'PLAIN' ? new PlainMechanism(lookup, domain, options) : new ScramMechanism(name === 'SCRAM-SHA-256' ? 'sha256' : 'sha1', lookup, domain, options);
+    this.sasl = { mechanism, name, busy: false };
     this.stage = 'authenticating';
     await this.saslStep(el.getText());
   }
 
   private async saslContinue(el: Element): Promise<void> {
+    // Only one step may be in flight: anything sent before its answer is a client that does not wait for
+    // it, which no honest one does, and taken as a step it would be one more password guess, uncounted.
+    if (this.sasl?.busy) return this.saslFailure('malformed-request', { text: 'wait for the answer to the previous step' });
     if (el.attrs.xmlns !== NS.SASL) return this.fail('not-authorized', 'finish authentication first');
     if (el.name === 'abort') return this.saslFailure('aborted');
     if (el.name !== 'response') return this.fail('not-authorized', 'finish authentication first');
@@ -176,16 +191,24 @@ export class C2SStream implements ConnectionEvents {
     const sasl = this.sasl!;
     const data = decodeSaslBase64(text);
     if (!data) return this.saslFailure('incorrect-encoding');
-    const step = await sasl.mechanism.step(data);
-    if (this.session.state !== 'negotiating') return;
+    sasl.busy = true;
+    let step: SaslStep;
+    try {
+      step = await sasl.mechanism.step(data);
+    } catch (err) {
+      this.ctx.log.warn({ event: 'c2s.auth-error', session: this.session.id, err }, 'authentication could not be checked');
+      step = { kind: 'failure', condition: 'temporary-auth-failure' };
+    }
+    // Abandoned meanwhile (pipelined input ended it, or the stream closed): its answer must reach no one.
+    if (this.sasl !== sasl || this.session.state !== 'negotiating') return;
+    sasl.busy = false;
     if (step.kind === 'challenge') {
       this.conn.send(new Element('challenge', { xmlns: NS.SASL }).t(step.data.toString('base64')));
       return;
     }
     if (step.kind === 'failure') {
-      this.ctx.metrics.authFailures.inc({ mechanism: sasl.name });
-      this.ctx.log.info({ event: 'c2s.auth-failed', session: this.session.id, ip: this.session.remoteAddress, mechanism: sasl.name, condition: step.condition }, 'authentication failed');
-      return this.saslFailure(step.condition, step.text);
+      const text = step.condition === 'temporary-auth-failure' && step.username !== undefined ? TOO_MANY : step.text;
+      return this.saslFailure(step.condition, { text, username: step.username });
     }
     const success = new Element('success', { xmlns: NS.SASL });
     if (step.data) success.t(step.data.toString('base64'));
@@ -199,15 +222,29 @@ export class C2SStream implements ConnectionEvents {
     this.ctx.log.info({ event: 'c2s.authenticated', session: this.session.id, jid: this.session.bareJid, mechanism: sasl.name, ip: this.session.remoteAddress }, 'authenticated');
   }
 
-  private saslFailure(condition: SaslFailure, text?: string): void {
+  /**
+   * Ends the exchange with <failure/>, and counts, logs and throttles every one. The client's own choices
+   * (aborting, a mechanism we lack, no TLS yet) are not attempts; everything else is, ours included
+   * (temporary-auth-failure), so a client hammering a lockout still meets c2s.maxAuthAttempts. The throttle
+   * learns only of attempts it did not refuse itself: refusing checks nothing, so it teaches nothing.
+   */
+  private saslFailure(condition: SaslFailure, detail: { text?: string; username?: string; mechanism?: Mechanism } = {}): void {
+    if (this.session.state !== 'negotiating') return;
+    const mechanism = detail.mechanism ?? this.sasl?.name ?? 'none';
     this.sasl = undefined;
     this.stage = this.conn.encrypted || !this.host.tls || !this.conn.transport.startTls ? 'pre-auth' : 'pre-tls';
     const failure = new Element('failure', { xmlns: NS.SASL });
     failure.c(condition);
-    if (text) failure.c('text', { 'xml:lang': 'en' }).t(text);
+    if (detail.text) failure.c('text', { 'xml:lang': 'en' }).t(detail.text);
     this.conn.send(failure);
-    if (condition === 'aborted' || condition === 'encryption-required' || condition === 'invalid-mechanism') return;
-    if (++this.authFailures >= this.ctx.config.c2s.maxAuthAttempts) {
+    this.ctx.metrics.authFailures.inc({ mechanism, reason: condition });
+    const attempt = condition !== 'aborted' && condition !== 'encryption-required' && condition !== 'invalid-mechanism';
+    if (attempt) this.authFailures++;
+    const ip = this.session.remoteAddress;
+    this.ctx.log.info({ event: 'c2s.auth-failed', session: this.session.id, ip, mechanism, condition, user: detail.username, failures: this.authFailures }, 'authentication failed');
+    if (!attempt) return;
+    if (condition !== 'temporary-auth-failure') this.host.authThrottle.failed(ip, detail.username);
+    if (this.authFailures >= this.ctx.config.c2s.maxAuthAttempts) {
       this.session.close('policy-violation', { text: `${this.authFailures} failed authentication attempts` });
     }
   }

@@ -79,7 +79,7 @@ function policySchema(kind: string, d: PolicyDefaults) {
       format: 'duration', default: d.writeStallTimeout, env: env('WRITE_STALL_TIMEOUT'),
     },
     maxSendQueue: {
-      doc: 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer. 1 MiB is four stanzas of the largest size; a client that reads never comes close.',
+      doc: 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer. 1 MiB is four stanzas of the largest size; a client that reads never comes close. The check is made at every write, and reading from the peer pauses while more than a quarter of it waits, so a client that sends requests and never reads their replies stalls itself rather than the server.',
       format: 'bytes', default: d.maxSendQueue, env: env('MAX_SEND_QUEUE'),
     },
     closeTimeout: {
@@ -123,6 +123,36 @@ export const schema = {
     maxStanzaSize: { doc: 'Largest stanza a client may send; a larger one ends the stream with <policy-violation/> before it is buffered whole.', format: 'bytes', default: '256KiB', env: 'VIGIL_C2S_MAX_STANZA_SIZE' },
     allowPlainWithoutTls: { doc: 'Let clients authenticate without STARTTLS, PLAIN included. Off: STARTTLS is required before any SASL. Only for tests on loopback.', format: Boolean, default: false, env: 'VIGIL_C2S_ALLOW_PLAIN_WITHOUT_TLS' },
     maxAuthAttempts: { doc: 'Failed SASL attempts allowed on one stream before it is closed with <policy-violation/>.', format: 'nat', default: 3, env: 'VIGIL_C2S_MAX_AUTH_ATTEMPTS' },
+    auth: {
+      freeFailures: {
+        doc: 'Failed logins one IP address may make for one account within c2s.auth.window before each further failure locks that account for that address only (<temporary-auth-failure/>, no password checked), for c2s.auth.lockoutBase, doubling with each failure. 5: a user who mistypes a few times never notices, a guesser is down to a handful of guesses an hour. Keyed by account and address together, so an attacker cannot lock the real user out from elsewhere. 0 removes the limit.',
+        format: 'nat', default: 5, env: 'VIGIL_C2S_AUTH_FREE_FAILURES',
+      },
+      ipFreeFailures: {
+        doc: 'Failed logins one IP address may make within c2s.auth.window, whatever the accounts, before it is locked out the same way: slows an address that tries many names. 20, as ejabberd mod_fail2ban: higher than the per-account limit, since many honest users may share one address behind a NAT. 0 removes the limit.',
+        format: 'nat', default: 20, env: 'VIGIL_C2S_AUTH_IP_FREE_FAILURES',
+      },
+      accountFreeFailures: {
+        doc: 'Failed logins for one account within c2s.auth.window from all addresses together before the account is locked, the same way, for the addresses that have failed for it; an address that has not (the real user) still logs in. Slows a guesser spread over many addresses. 50: ten times the per-address limit, so one attacking address cannot reach it alone. 0 removes the limit.',
+        format: 'nat', default: 50, env: 'VIGIL_C2S_AUTH_ACCOUNT_FREE_FAILURES',
+      },
+      window: {
+        doc: 'How long failures are remembered: a key with no failure for this long (and no lockout running) starts again from zero. 15m, three times c2s.auth.lockoutMax, so that waiting out the longest lockout does not also wipe the count.',
+        format: 'duration', default: '15m', env: 'VIGIL_C2S_AUTH_WINDOW',
+      },
+      lockoutBase: {
+        doc: 'The first lockout, once a limit is reached; each further failure doubles it up to c2s.auth.lockoutMax. 1s: short enough that a user locked by a typo just tries again, and the doubling takes a guesser to the maximum within ten guesses past the free ones.',
+        format: 'duration', default: '1s', env: 'VIGIL_C2S_AUTH_LOCKOUT_BASE',
+      },
+      lockoutMax: {
+        doc: 'The longest lockout. 5m: a guesser gets twelve guesses an hour per address, and a user locked out by a stale password on another device waits at most this long once that device is fixed.',
+        format: 'duration', default: '5m', env: 'VIGIL_C2S_AUTH_LOCKOUT_MAX',
+      },
+      maxTracked: {
+        doc: 'Addresses, accounts and account-address pairs remembered, each table on its own; beyond it the one that failed longest ago is forgotten, so an attacker spraying addresses or names cannot grow memory. 100000: roughly 15 MB per full table, enough to remember every address of a large botnet.',
+        format: 'nat', default: 100000, env: 'VIGIL_C2S_AUTH_MAX_TRACKED',
+      },
+    },
     scramIterations: { doc: 'PBKDF2 iterations for newly stored SCRAM credentials (RFC 7677 asks for at least 4096).', format: 'nat', default: 4096, env: 'VIGIL_C2S_SCRAM_ITERATIONS' },
     maxOfflineMessages: { doc: 'Offline messages kept per user; beyond this, messages to the offline user bounce with <service-unavailable/>.', format: 'nat', default: 1000, env: 'VIGIL_C2S_MAX_OFFLINE_MESSAGES' },
     maxRosterItems: {

@@ -27,6 +27,8 @@ export class OfflineMessages {
     if (!session.username) return;
     const messages = await this.ctx.storage.takeOffline(session.username);
     for (const m of messages) {
+      // At the pace the client reads: thousands of large messages must not land in its send queue at once.
+      await session.drained();
       if (session.state !== 'active') {
         // The session ended while we read: put the message back rather than lose it.
         await this.ctx.storage.storeOffline(session.username, m.xml, m.stamp, Number.MAX_SAFE_INTEGER);

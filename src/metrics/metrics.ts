@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -18,8 +19,10 @@ export class Metrics {
   readonly stanzas: Counter<'kind' | 'direction'>;
   readonly bytes: Counter<'kind' | 'direction'>;
   readonly sendQueueBytes: Gauge;
-  readonly authFailures: Counter<'mechanism'>;
+  readonly authFailures: Counter<'mechanism' | 'reason'>;
   readonly offlineStored: Counter;
+  readonly eventLoopDelay: Gauge<'quantile'>;
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(collect: { sessions(): Iterable<[string, string, number]>; sendQueueBytes(): number; bytes(): Iterable<[string, 'in' | 'out', number]> }) {
     const registers = [this.registry];
@@ -65,7 +68,26 @@ export class Metrics {
         this.set(collect.sendQueueBytes());
       },
     });
-    this.authFailures = new Counter({ name: 'vigil_auth_failures_total', help: 'Failed SASL authentications, by mechanism.', labelNames: ['mechanism'], registers });
+    this.authFailures = new Counter({ name: 'vigil_auth_failures_total', help: 'SASL failures sent, by mechanism (none before one was chosen) and reason (the RFC 6120 SASL condition).', labelNames: ['mechanism', 'reason'], registers });
     this.offlineStored = new Counter({ name: 'vigil_offline_messages_stored_total', help: 'Messages stored for offline users (including salvaged ones).', registers });
+    // What every session waits for when one request holds the event loop: the figure that shows an abuse.
+    const loopDelay = this.loopDelay;
+    loopDelay.enable();
+    this.eventLoopDelay = new Gauge({
+      name: 'vigil_event_loop_delay_seconds', help: 'Event-loop delay since the previous scrape: median, 99th percentile and maximum (quantile 1).',
+      labelNames: ['quantile'], registers,
+      collect() {
+        const seconds = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
+        this.set({ quantile: '0.5' }, seconds(loopDelay.percentile(50)));
+        this.set({ quantile: '0.99' }, seconds(loopDelay.percentile(99)));
+        this.set({ quantile: '1' }, seconds(loopDelay.max));
+        loopDelay.reset();
+      },
+    });
+  }
+
+  /** Stop sampling the event loop (the server stopped). */
+  close(): void {
+    this.loopDelay.disable();
   }
 }

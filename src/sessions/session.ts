@@ -141,6 +141,14 @@ export class Session implements WatchState {
     if (!this.conn) return;
     this.stanzasOut.inc();
     this.conn.send(stanza);
+    // Bounded as it is written, not at the next tick: one turn of the event loop can queue gigabytes.
+    const pending = this.conn.pendingBytes;
+    if (pending > this.policy.maxSendQueue) this.close('send-queue-overflow', { text: `send-queue-overflow: ${pending} bytes waiting, more than ${this.policy.maxSendQueue}` });
+  }
+
+  /** Resolves when the peer has taken most of what waits for it; at once while detached. */
+  drained(): Promise<void> {
+    return this.conn ? this.conn.drained() : Promise.resolve();
   }
 
   /** The framing's keepalive: traffic for NATs and proxies that the peer's XMPP layer ignores. */

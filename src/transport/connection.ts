@@ -1,5 +1,6 @@
 import type { Element } from 'ltx';
 import type { SecureContext } from 'node:tls';
+import type { WatchdogPolicy } from '../config/types.js';
 import type { Framing, StreamOpen } from '../framing/framing.js';
 import type { StreamHandler } from '../xmpp/parser.js';
 import type { Transport } from './transport.js';
@@ -14,6 +15,16 @@ export interface ConnectionEvents extends StreamHandler {
 export interface ConnectionOptions {
   closeTimeout: number;
   tcpKeepAlive: number;
+  /**
+   * Stop reading while more than this many bytes wait to be written to the peer, until they are taken: a
+   * peer that sends requests and never reads their replies cannot make us buffer without end.
+   */
+  pauseReadingAt: number;
+}
+
+/** A quarter of maxSendQueue: a peer that reads slowly stays well clear of the overflow close. */
+export function connectionOptions(policy: WatchdogPolicy): ConnectionOptions {
+  return { closeTimeout: policy.closeTimeout, tcpKeepAlive: policy.tcpKeepAlive, pauseReadingAt: Math.floor(policy.maxSendQueue / 4) };
 }
 
 /**
@@ -28,6 +39,8 @@ export class Connection {
   closing = false;
   closed = false;
   private opened = false;
+  private readingPaused = false;
+  private drainWaiters: (() => void)[] = [];
   private closeTimer: NodeJS.Timeout | undefined;
 
   /** `fallback` is the opening sent before a stream error when we never answered the peer's (RFC 6120 §4.9.1.1). */
@@ -42,7 +55,7 @@ export class Connection {
     this.lastReceivedAt = now;
     this.lastSentAt = now;
     transport.setKeepAlive(options.tcpKeepAlive);
-    transport.listen({ onData: this.onData, onEnd: this.onEnd, onClose: this.onClose });
+    transport.listen({ onData: this.onData, onEnd: this.onEnd, onClose: this.onClose, onDrain: this.onDrain });
   }
 
   get encrypted(): boolean {
@@ -123,6 +136,24 @@ export class Connection {
     this.lastSentAt = Date.now();
     this.bytesOut += Buffer.byteLength(text);
     this.transport.write(text);
+    if (!this.readingPaused && this.transport.pendingBytes > this.options.pauseReadingAt) {
+      this.readingPaused = true;
+      this.transport.pause();
+    }
+  }
+
+  /**
+   * Resolves once the peer has taken what waits for it (at once if little does), or the connection is gone:
+   * work that produces much output for one request goes on only at the pace the peer reads.
+   */
+  drained(): Promise<void> {
+    if (this.closed || this.transport.pendingBytes <= this.options.pauseReadingAt) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Whether input waits because the peer has not taken our output. */
+  get paused(): boolean {
+    return this.readingPaused;
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -133,6 +164,19 @@ export class Connection {
     this.framing.parse(chunk);
   };
 
+  private readonly onDrain = (): void => {
+    this.wakeDrainWaiters();
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    this.transport.resume();
+  };
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
   private readonly onEnd = (): void => {
     if (!this.closing) this.events.onStreamEnd();
   };
@@ -141,6 +185,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.wakeDrainWaiters();
     this.events.onClosed();
   };
 }

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Transport, TransportEvents } from './transport.js';
 
-const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefined, onClose: () => undefined };
+const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefined, onClose: () => undefined, onDrain: () => undefined };
 
 /** One TCP socket, optionally upgraded to TLS by STARTTLS. */
 export class TcpTransport implements Transport {
@@ -66,6 +66,14 @@ export class TcpTransport implements Transport {
     }
   }
 
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   setKeepAlive(ms: number): void {
     const raw = tcpOf(this.socket);
     if (ms > 0) raw.setKeepAlive(true, ms);
@@ -95,6 +103,7 @@ export class TcpTransport implements Transport {
   // allowHalfOpen is off: Node answers the peer's FIN with ours at once, so nothing waits in CLOSE_WAIT.
   private readonly onEnd = (): void => this.events.onEnd();
   private readonly onClose = (): void => this.events.onClose();
+  private readonly onDrain = (): void => this.events.onDrain();
   // 'close' follows every socket error; the close path handles it.
   private readonly onError = (): void => undefined;
 
@@ -103,6 +112,7 @@ export class TcpTransport implements Transport {
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
+    socket.on('drain', this.onDrain);
   }
 
   private detach(socket: Socket): void {
@@ -110,6 +120,7 @@ export class TcpTransport implements Transport {
     socket.off('end', this.onEnd);
     socket.off('close', this.onClose);
     socket.off('error', this.onError);
+    socket.off('drain', this.onDrain);
   }
 }
 

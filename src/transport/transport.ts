@@ -6,6 +6,8 @@ export interface TransportEvents {
   /** The peer ended its side; the transport answers with its own end. */
   onEnd(): void;
   onClose(): void;
+  /** Everything written so far has been taken by the peer's side (the send buffer emptied). */
+  onDrain(): void;
 }
 
 /**
@@ -30,6 +32,9 @@ export interface Transport {
   end(): void;
   /** Tear down at once, with a RST where the transport has one. */
   reset(): void;
+  /** Stop reading from the peer (its bytes wait in the kernel, and TCP's window tells it to slow down). */
+  pause(): void;
+  resume(): void;
   /** SO_KEEPALIVE initial delay in ms; 0 turns it off. Transports without one ignore it. */
   setKeepAlive(ms: number): void;
   /** Upgrade in place to TLS as the server (STARTTLS); absent where the transport cannot. */

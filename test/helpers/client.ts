@@ -60,9 +60,10 @@ export class TestClient {
     this.attach(socket);
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<TestClient> {
+  /** `localAddress` makes the client come from another loopback address (Linux routes all of 127/8 to lo). */
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host }, () => resolve(new TestClient(socket)));
+      const socket = connect({ port, host, localAddress }, () => resolve(new TestClient(socket)));
       socket.once('error', reject);
     });
   }
@@ -246,5 +247,9 @@ export class TestClient {
   /** Stop reading from the socket: the kernel buffers fill and the server's writes stall. */
   pauseReading(): void {
     this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
   }
 }

@@ -54,6 +54,16 @@ export class MemoryTransport implements Transport {
     this.events?.onClose();
   }
 
+  readingPaused = false;
+
+  pause(): void {
+    this.readingPaused = true;
+  }
+
+  resume(): void {
+    this.readingPaused = false;
+  }
+
   setKeepAlive(ms: number): void {
     this.keepAliveMs = ms;
   }

@@ -3,7 +3,9 @@ import { metricValue, startServer, type TestServer } from '../helpers/server';
 
 let srv: TestServer;
 beforeAll(async () => {
-  srv = await startServer({}, { tls: true });
+  // This suite fails alice's password on purpose more often than c2s.auth allows one address; the limits
+  // themselves are auth-abuse.test.ts's subject.
+  srv = await startServer({ c2s: { auth: { freeFailures: 100 } } }, { tls: true });
   await srv.addUser('alice', 'wonderland');
 });
 afterAll(() => srv.stop());
@@ -63,7 +65,9 @@ describe('client authentication', () => {
     expect(failure.getChild('not-authorized')).toBeDefined();
     const plainFailure = await c.authPlain('alice', 'wrong');
     expect(plainFailure.getChild('not-authorized')).toBeDefined();
-    expect(metricValue(await srv.metrics(), 'vigil_auth_failures_total', { mechanism: 'PLAIN' })).toBeGreaterThanOrEqual(1);
+    const metrics = await srv.metrics();
+    expect(metricValue(metrics, 'vigil_auth_failures_total', { mechanism: 'PLAIN', reason: 'not-authorized' })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(metrics, 'vigil_auth_failures_total', { mechanism: 'SCRAM-SHA-256', reason: 'not-authorized' })).toBeGreaterThanOrEqual(1);
     await c.close();
   });
 
@@ -98,6 +102,7 @@ describe('client authentication', () => {
     c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!!not base64</auth>");
     const failure = await c.waitFor((el) => el.name === 'failure');
     expect(failure.getChild('incorrect-encoding')).toBeDefined();
+    expect(metricValue(await srv.metrics(), 'vigil_auth_failures_total', { mechanism: 'PLAIN', reason: 'incorrect-encoding' })).toBeGreaterThanOrEqual(1);
     await c.close();
   });
 

@@ -25,7 +25,7 @@ describe('the HTTP listener', () => {
     for (const name of [
       'vigil_sessions', 'vigil_connections_accepted_total', 'vigil_sessions_closed_total', 'vigil_dead_session_lifetime_seconds',
       'vigil_watchdog_probes_total', 'vigil_watchdog_probe_rtt_seconds', 'vigil_watchdog_tick_seconds', 'vigil_watchdog_ticks_total',
-      'vigil_messages_salvaged_total', 'vigil_stanzas_total', 'vigil_bytes_total', 'vigil_send_queue_bytes', 'process_resident_memory_bytes',
+      'vigil_messages_salvaged_total', 'vigil_stanzas_total', 'vigil_bytes_total', 'vigil_send_queue_bytes', 'vigil_event_loop_delay_seconds', 'process_resident_memory_bytes',
     ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }

@@ -32,7 +32,7 @@ function setup({ federating = true } = {}) {
   /** A bound, available client resource whose output is parsed as its client would see it. */
   const client = (full: string, priority = 0): Client => {
     const t = new MemoryTransport();
-    const conn = new Connection(t, new XmlStreamFraming(ignore, 1 << 16), ignore, { closeTimeout: 1000, tcpKeepAlive: 0 }, { xmlns: 'jabber:client' });
+    const conn = new Connection(t, new XmlStreamFraming(ignore, 1 << 16), ignore, { closeTimeout: 1000, tcpKeepAlive: 0, pauseReadingAt: 1 << 20 }, { xmlns: 'jabber:client' });
     conn.open({ xmlns: 'jabber:client', from: 'localhost' });
     const session = new Session('c2s', conn, config.watchdog.c2s, host);
     session.jid = parseJid(full)!;

@@ -98,3 +98,38 @@ describe('SCRAM-SHA-1', () => {
     expect(failure(await login('sha1', 'bob', 'builder', 'alice@localhost'))).toBe('invalid-authzid');
   });
 });
+
+describe('SCRAM for a name with no account', () => {
+  const first = (mech: ScramMechanism, user: string) => mech.step(Buffer.from(`n,,n=${user},r=clientnonce`));
+  const iterationsOf = (step: SaslStep) => (step.kind === 'challenge' ? /,i=(\d+)$/.exec(step.data.toString())?.[1] : undefined);
+
+  test('is challenged with the configured iteration count, as real accounts are stored with', async () => {
+    const real = new Map([['carol', makeUserRecord('carol', 'x', 5000)]]);
+    const look = async (u: string) => real.get(u);
+    const known = await first(new ScramMechanism('sha256', look, DOMAIN, { iterations: 5000 }), 'carol');
+    const unknown = await first(new ScramMechanism('sha256', look, DOMAIN, { iterations: 5000 }), 'nobody');
+    expect(iterationsOf(known)).toBe('5000');
+    expect(iterationsOf(unknown)).toBe('5000');
+  });
+
+  test('gets the same salt on every try, so retrying does not tell it from a real one', async () => {
+    const a = await first(new ScramMechanism('sha256', lookup, DOMAIN), 'nobody');
+    const b = await first(new ScramMechanism('sha256', lookup, DOMAIN), 'nobody');
+    const salt = (s: SaslStep) => (s.kind === 'challenge' ? /,s=([^,]+),/.exec(s.data.toString())?.[1] : undefined);
+    expect(salt(a)).toBeDefined();
+    expect(salt(a)).toBe(salt(b));
+  });
+});
+
+describe('SCRAM under the brute-force limits', () => {
+  test('an account the throttle refuses is temporary-auth-failure at the first message, before any challenge', async () => {
+    const look = jest.fn(lookup);
+    const mech = new ScramMechanism('sha256', look, DOMAIN, { admit: () => false });
+    expect(await mech.step(Buffer.from('n,,n=alice,r=abc'))).toEqual({ kind: 'failure', condition: 'temporary-auth-failure', username: 'alice' });
+    expect(look).not.toHaveBeenCalled();
+  });
+
+  test('a failed proof names the account, for the limits to count it', async () => {
+    expect((await login('sha256', 'alice', 'wrong')).step).toMatchObject({ kind: 'failure', condition: 'not-authorized', username: 'alice' });
+  });
+});

@@ -13,7 +13,7 @@ const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () 
 function connection(events: Partial<ConnectionEvents> = {}): { conn: Connection; t: MemoryTransport } {
   const t = new MemoryTransport();
   const handler = { ...ignore, ...events };
-  const conn = new Connection(t, new XmlStreamFraming(handler, 1 << 16), handler, { closeTimeout: 1000, tcpKeepAlive: 0 }, { xmlns: 'jabber:client' });
+  const conn = new Connection(t, new XmlStreamFraming(handler, 1 << 16), handler, { closeTimeout: 1000, tcpKeepAlive: 0, pauseReadingAt: 1 << 20 }, { xmlns: 'jabber:client' });
   conn.open({ xmlns: 'jabber:client', from: 'localhost' });
   return { conn, t };
 }

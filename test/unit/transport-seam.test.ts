@@ -75,7 +75,7 @@ describe('a c2s stream over a transport with no socket', () => {
     const t = new MemoryTransport();
     const session = srv.server.accept(t)!;
     session.policy = { ...session.policy, closeTimeout: 10 };
-    session.conn!.setOptions({ closeTimeout: 10, tcpKeepAlive: 0 });
+    session.conn!.setOptions({ closeTimeout: 10, tcpKeepAlive: 0, pauseReadingAt: 1 << 20 });
     expect(t.keepAliveMs).toBe(0);
     session.close('idle', { text: 'idle: nothing received' });
     expect(t.headers).toHaveLength(1); // never opened by the peer: the server's header goes first

@@ -90,6 +90,25 @@ export async function verifyPassword(user: UserRecord, password: string): Promis
   return true;
 }
 
+/** One salt per server process: no precomputation could target it, and every unknown name shares it. */
+const DUMMY_SALT = randomBytes(16);
+
+/**
+ * The PBKDF2 a failed PLAIN login against a real account pays, for a name that has no account: without it
+ * a wrong password costs milliseconds for a real account and next to nothing for an unknown one, and the
+ * difference tells a guesser which accounts exist. Same iterations and hash, on the thread pool likewise.
+ */
+export async function dummyVerify(password: string, iterations: number): Promise<false> {
+  let prepared: string;
+  try {
+    prepared = prepPassword(password);
+  } catch {
+    return false; // verifyPassword refuses these before PBKDF2 too: equally cheap either way
+  }
+  await pbkdf2Async(prepared, DUMMY_SALT, iterations, 32, 'sha256');
+  return false;
+}
+
 /**
  * Passwords that already passed PBKDF2, kept as an HMAC under a key that never leaves this process and tied
  * to the StoredKey they matched. After a network blip thousands of clients log in again at once; this makes

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { ScramHash } from '../../storage/storage.js';
 import { authzidAllowed } from './authzid.js';
 import { digest, hmac, safeEqual } from './credentials.js';
-import type { SaslMechanism, SaslStep, UserLookup } from './mechanism.js';
+import { DEFAULT_ITERATIONS, type MechanismOptions, type SaslMechanism, type SaslStep, type UserLookup } from './mechanism.js';
 import { normalizeUsername } from './username.js';
 
 /** A key that makes fake salts for unknown users, so a client cannot tell them from real ones. */
@@ -19,7 +19,7 @@ export class ScramMechanism implements SaslMechanism {
   private storedKey: Buffer | undefined;
   private serverKey: Buffer | undefined;
 
-  constructor(private readonly hash: ScramHash, private readonly lookup: UserLookup, private readonly domain: string) {}
+  constructor(private readonly hash: ScramHash, private readonly lookup: UserLookup, private readonly domain: string, private readonly options: MechanismOptions = {}) {}
 
   async step(data: Buffer): Promise<SaslStep> {
     const text = data.toString('utf8');
@@ -42,8 +42,9 @@ export class ScramMechanism implements SaslMechanism {
     const username = name === undefined ? undefined : normalizeUsername(name);
     if (username === undefined) return fail('malformed-request');
     // The authzid names whom to act as; it can only be checked against the user the client authenticates as.
-    if (!authzidAllowed(authzid, username, this.domain)) return fail('invalid-authzid');
+    if (!authzidAllowed(authzid, username, this.domain)) return { kind: 'failure', condition: 'invalid-authzid', username };
     this.username = username;
+    if (this.options.admit && !this.options.admit(username)) return { kind: 'failure', condition: 'temporary-auth-failure', username };
     const user = await this.lookup(username);
     const cred = user?.scram[this.hash];
     let salt: string;
@@ -55,7 +56,8 @@ export class ScramMechanism implements SaslMechanism {
       this.serverKey = Buffer.from(cred.serverKey, 'base64');
     } else {
       salt = createHmac('sha256', FAKE_SALT_KEY).update(`${this.hash}:${username}`).digest().subarray(0, 16).toString('base64');
-      iterations = 4096;
+      // The count real accounts are stored with: a fixed 4096 would mark every unknown name once it changes.
+      iterations = this.options.iterations ?? DEFAULT_ITERATIONS;
     }
     this.nonce = attrs.r + randomBytes(18).toString('base64');
     this.serverFirst = `r=${this.nonce},s=${salt},i=${iterations}`;
@@ -66,27 +68,27 @@ export class ScramMechanism implements SaslMechanism {
   private async final(text: string): Promise<SaslStep> {
     this.stage = 'done';
     const proofAt = text.lastIndexOf(',p=');
-    if (proofAt < 0) return fail('malformed-request');
+    if (proofAt < 0) return fail('malformed-request', undefined, this.username);
     const withoutProof = text.slice(0, proofAt);
     const attrs = parseAttributes(text);
-    if (!attrs || attrs.c === undefined || attrs.r === undefined || attrs.p === undefined) return fail('malformed-request');
-    if (attrs.r !== this.nonce) return fail('not-authorized', 'nonce mismatch');
-    if (Buffer.from(attrs.c, 'base64').toString('utf8') !== this.gs2Header) return fail('not-authorized', 'channel binding mismatch');
-    if (!this.storedKey || !this.serverKey) return fail('not-authorized');
+    if (!attrs || attrs.c === undefined || attrs.r === undefined || attrs.p === undefined) return fail('malformed-request', undefined, this.username);
+    if (attrs.r !== this.nonce) return fail('not-authorized', 'nonce mismatch', this.username);
+    if (Buffer.from(attrs.c, 'base64').toString('utf8') !== this.gs2Header) return fail('not-authorized', 'channel binding mismatch', this.username);
+    if (!this.storedKey || !this.serverKey) return fail('not-authorized', undefined, this.username);
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${withoutProof}`;
     const clientSignature = hmac(this.hash, this.storedKey, authMessage);
     const proof = Buffer.from(attrs.p, 'base64');
-    if (proof.length !== clientSignature.length) return fail('not-authorized');
+    if (proof.length !== clientSignature.length) return fail('not-authorized', undefined, this.username);
     const clientKey = Buffer.alloc(proof.length);
     for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i] ^ clientSignature[i];
-    if (!safeEqual(digest(this.hash, clientKey), this.storedKey)) return fail('not-authorized');
+    if (!safeEqual(digest(this.hash, clientKey), this.storedKey)) return fail('not-authorized', undefined, this.username);
     const serverSignature = hmac(this.hash, this.serverKey, authMessage).toString('base64');
     return { kind: 'success', username: this.username, data: Buffer.from(`v=${serverSignature}`) };
   }
 }
 
-function fail(condition: 'malformed-request' | 'not-authorized' | 'invalid-authzid', text?: string): SaslStep {
-  return { kind: 'failure', condition, text };
+function fail(condition: 'malformed-request' | 'not-authorized', text?: string, username?: string): SaslStep {
+  return { kind: 'failure', condition, text, username };
 }
 
 /** "a=1,b=2" -> {a: "1", b: "2"}; undefined when an attribute is malformed or repeated. */
