@@ -23,7 +23,7 @@ for (const n of sizes) {
   const now = Date.now();
   // Idle sessions heard from a moment ago: the common case, where decide() says 'none' for everyone.
   for (let i = 0; i < n; i++) {
-    registry.add({ id: `s${i}`, kind: 'c2s', state: 'active', bound: true, policy, acceptedAt: now - 1000, lastAliveAt: now - 500, lastSentAt: now - 500, pendingBytes: 0, lastWriteProgressAt: now, probeSentAt: 0 });
+    registry.add({ id: `s${i}`, kind: 'c2s', state: 'active', bound: true, policy, acceptedAt: now - 1000, lastAliveAt: now - 500, lastSentAt: now - 500, pendingBytes: 0, sendAllowance: 0, lastWriteProgressAt: now, probeSentAt: 0 });
   }
   const metrics = new Metrics({ sessions: () => [], sendQueueBytes: () => 0, bytes: () => [] });
   const watchdog = new Watchdog({ config, registry, metrics, log: undefined, storage: undefined, router: undefined });
