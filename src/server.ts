@@ -2,6 +2,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import type { Server as HttpServer } from 'node:http';
 import type { SecureContext } from 'node:tls';
 import { AuthThrottle } from './c2s/auth-throttle.js';
+import { IpLimits } from './c2s/rate-limit.js';
 import { C2SStream, type C2SHost } from './c2s/stream.js';
 import type { Config, ConnectionKind } from './config/types.js';
 import type { Context } from './context.js';
@@ -53,6 +54,8 @@ export class Server implements C2SHost {
   private stopping = false;
   /** Every connection not yet gone, including those of sessions already closed and waiting out closeTimeout. */
   private readonly connections = new Set<Connection>();
+  /** Per-address admission: connection rate and connections not yet bound. */
+  private readonly ipLimits = new IpLimits(() => this.ctx.config);
 
   constructor(options: ServerOptions) {
     const registry = new SessionRegistry();
@@ -150,6 +153,7 @@ export class Server implements C2SHost {
   }
 
   bound(session: Session): void {
+    this.ipLimits.settled(session);
     this.ctx.log.info({ event: 'session.bound', session: session.id, jid: session.fullJid, ip: session.remoteAddress }, 'session bound');
   }
 
@@ -160,6 +164,7 @@ export class Server implements C2SHost {
   sessionClosed(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void {
     const { metrics, registry, log } = this.ctx;
     registry.remove(session);
+    this.ipLimits.settled(session);
     metrics.sessionsClosed.inc({ kind: session.kind, reason });
     if (WATCHDOG_REASONS.has(reason)) metrics.deadSessionLifetime.observe({ kind: session.kind, reason }, (session.closedAt - session.lastAliveAt) / 1000);
     this.addClosedBytes(session);
@@ -173,7 +178,15 @@ export class Server implements C2SHost {
       transport.reset();
       return undefined;
     }
+    // Refused before any byte is read or any state is kept: what makes a flood of connections cheap to turn away.
+    const refused = this.ipLimits.admit(transport.remoteAddress, Date.now());
+    if (refused) {
+      this.ctx.metrics.connectionsRefused.inc({ kind: 'c2s', reason: refused });
+      transport.reset();
+      return undefined;
+    }
     const stream = new C2SStream(transport, this);
+    this.ipLimits.opened(stream.session, transport.remoteAddress);
     this.connections.add(stream.conn);
     this.ctx.registry.add(stream.session);
     this.ctx.metrics.connectionsAccepted.inc({ kind: 'c2s' });

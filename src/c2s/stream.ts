@@ -11,6 +11,7 @@ import { NS } from '../xmpp/ns.js';
 import type { ParseErrorCondition, StreamHeader } from '../xmpp/parser.js';
 import { limitsElement, postAuthFeatures, preAuthFeatures, type Mechanism } from './features.js';
 import type { AuthThrottle } from './auth-throttle.js';
+import { countingStanzas, SessionShaper } from './rate-limit.js';
 import type { SaslFailure, SaslMechanism, SaslStep } from './sasl/mechanism.js';
 import { decodeSaslBase64 } from './sasl/base64.js';
 import { PlainMechanism } from './sasl/plain.js';
@@ -58,9 +59,10 @@ export class C2SStream implements ConnectionEvents {
   constructor(transport: Transport, private readonly host: C2SHost) {
     const { config } = host.ctx;
     const policy = config.watchdog.c2s;
-    const framing = new XmlStreamFraming(this, config.c2s.maxStanzaSize);
+    const shaper = SessionShaper.for(config, transport.remoteAddress, Date.now(), (limit) => host.ctx.metrics.rateLimited.inc({ kind: 'c2s', limit }));
+    const framing = new XmlStreamFraming(shaper ? countingStanzas(this, shaper) : this, config.c2s.maxStanzaSize);
     const fallback = { xmlns: NS.CLIENT, from: config.domain };
-    this.conn = new Connection(transport, framing, this, connectionOptions(policy), fallback);
+    this.conn = new Connection(transport, framing, this, { ...connectionOptions(policy), shaper }, fallback);
     this.session = new Session('c2s', this.conn, policy, host);
     this.stage = host.tls && transport.startTls ? 'pre-tls' : 'pre-auth';
   }

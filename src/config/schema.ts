@@ -153,8 +153,30 @@ export const schema = {
         format: 'nat', default: 100000, env: 'VIGIL_C2S_AUTH_MAX_TRACKED',
       },
     },
+    rate: {
+      stanzasPerSecond: {
+        doc: 'Stanzas a second one client stream may send, sustained (a token bucket with c2s.rate.stanzaBurst). Over it the server stops reading from that stream until it is back under, as ejabberd\'s shapers do: nothing is dropped or refused, the client is only slowed, and everyone else is read in the meantime. 100: a person chatting sends a few a second at most, and a client catching up after login (roster, presence, a MAM page) stays well inside the burst; a flood of 200,000 messages takes half an hour instead of freezing other sessions. 0 removes the limit.',
+        format: 'nat', default: 100, env: 'VIGIL_C2S_RATE_STANZAS_PER_SECOND',
+      },
+      stanzaBurst: {
+        doc: 'Stanzas a client stream may send at once, above c2s.rate.stanzasPerSecond, before it is slowed. 200: twice the rate, room for a login\'s worth of presence, roster and disco requests pipelined together.',
+        format: 'nat', default: 200, env: 'VIGIL_C2S_RATE_STANZA_BURST',
+      },
+      bytesPerSecond: {
+        doc: 'Bytes a second one client stream may send, sustained (a token bucket with c2s.rate.byteBurst); over it reading pauses the same way. 256KiB: one stanza of the largest size (c2s.maxStanzaSize) a second, hundreds of times what chat needs; files go over HTTP upload, not the stream. 0 removes the limit.',
+        format: 'bytes', default: '256KiB', env: 'VIGIL_C2S_RATE_BYTES_PER_SECOND',
+      },
+      byteBurst: {
+        doc: 'Bytes a client stream may send at once before it is slowed. 1MiB: four stanzas of the largest size, so a client sending a few big stanzas (an avatar, a vCard) never waits.',
+        format: 'bytes', default: '1MiB', env: 'VIGIL_C2S_RATE_BYTE_BURST',
+      },
+    },
     scramIterations: { doc: 'PBKDF2 iterations for newly stored SCRAM credentials (RFC 7677 asks for at least 4096).', format: 'nat', default: 4096, env: 'VIGIL_C2S_SCRAM_ITERATIONS' },
     maxOfflineMessages: { doc: 'Offline messages kept per user; beyond this, messages to the offline user bounce with <service-unavailable/>.', format: 'nat', default: 1000, env: 'VIGIL_C2S_MAX_OFFLINE_MESSAGES' },
+    maxOfflineBytes: {
+      doc: "Bytes of offline messages kept per user, beside the count limit; a message that would take the user past it bounces with <service-unavailable/>. Without it anyone could store maxOfflineMessages of the largest stanza (1000 x 256 KiB = 250 MB) for a victim. 10 MiB holds thousands of ordinary chat messages yet is delivered in seconds at the next login, a page at a time as the client reads.",
+      format: 'bytes', default: '10MiB', env: 'VIGIL_C2S_MAX_OFFLINE_BYTES',
+    },
     maxRosterItems: {
       doc: "Contacts one user's roster may hold, so no account can make the server store without bound. Adding one more (a roster set, a subscription request or a pre-approval) is refused with <not-allowed/>.",
       format: 'nat', default: 1000, env: 'VIGIL_C2S_MAX_ROSTER_ITEMS',
@@ -182,6 +204,22 @@ export const schema = {
     c2s: policySchema('c2s', c2sDefaults),
   },
   limits: {
+    connectionsPerIp: {
+      doc: 'New client connections a second from one IP address, sustained (a token bucket per address with limits.connectionsPerIpBurst); one more is refused at once, before any XML is read. A client reconnects every few seconds at the very most, so this only bites an address opening connections in a loop. 20 per second: after a network blip, a thousand users behind one NAT are all back within a minute (their clients retry). 0 removes the limit.',
+      format: 'nat', default: 20, env: 'VIGIL_LIMITS_CONNECTIONS_PER_IP',
+    },
+    connectionsPerIpBurst: {
+      doc: 'New client connections one IP address may open at once before limits.connectionsPerIp applies. 100: a campus or office NAT reconnecting everyone at the same moment gets its first hundred in straight away.',
+      format: 'nat', default: 100, env: 'VIGIL_LIMITS_CONNECTIONS_PER_IP_BURST',
+    },
+    unauthenticatedPerIp: {
+      doc: 'Connections one IP address may hold that have not yet authenticated and bound; a new one beyond it is refused at once, and the count drops as soon as one binds or closes. Unfinished negotiations are the cheapest way to hold a server\'s memory (watchdog.c2s.unauthenticatedTimeout closes each, this bounds how many at a time). 20: a client negotiates in well under a second, so even a large NAT rarely has more than a few in flight. 0 removes the limit.',
+      format: 'nat', default: 20, env: 'VIGIL_LIMITS_UNAUTHENTICATED_PER_IP',
+    },
+    exemptLoopback: {
+      doc: 'Connections from this host (127.0.0.0/8, ::1) skip the per-IP limits above and c2s.rate: behind a TLS terminator on the same host every client arrives from loopback, and one shared per-address budget would throttle them all together; a local gateway or bot may carry many users over one stream; and the rest are the operator\'s own tools (monitoring, load tests). Set false when nothing local relays clients; the tests do, to exercise the limits.',
+      format: Boolean, default: true, env: 'VIGIL_LIMITS_EXEMPT_LOOPBACK',
+    },
     maxSessions: {
       doc: 'Sessions the server is sized for; `vigil doctor` checks the file-descriptor limit against it (one descriptor per session plus 1024 for everything else). 0, the default: as many as the limit allows, the soft RLIMIT_NOFILE minus those 1024, so a default setup passes the check on any host whose limit leaves room; set a number to have the doctor insist on a limit that fits it.',
       format: 'nat', default: 0, env: 'VIGIL_LIMITS_MAX_SESSIONS',

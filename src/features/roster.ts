@@ -85,13 +85,31 @@ export interface ContactRemover {
  * runs through `serial` so it sees the roster as the presence and subscription logic left it.
  */
 export function installRoster(ctx: Context, rosters: Rosters, remover: ContactRemover, serial: <T>(task: () => Promise<T>) => Promise<T>): void {
+  const inTurn = (session: Session, task: () => Promise<Element | undefined>) =>
+    serial(async () => (session.state === 'active' ? task() : undefined)); // ended (or its account was removed) while this waited
   ctx.router.handleAccountIq(NS.ROSTER, (iq, session, payload) => {
     if (payload.name !== 'query') return stanzaError(iq, 'bad-request');
-    return serial(async () => {
-      if (session.state !== 'active') return undefined; // ended (or its account was removed) while this waited
-      return iq.attrs.type === 'get' ? get(iq, session, payload) : set(iq, session, payload);
-    });
+    if (iq.attrs.type === 'get') return paced(session, () => inTurn(session, () => get(iq, session, payload)));
+    return inTurn(session, () => set(iq, session, payload));
   });
+
+  /**
+   * A roster result can be megabytes, and a client can ask for it hundreds of times in one write. One
+   * result per session at a time, each built only once the client has read the one before: a client that
+   * never reads makes the server build one, not hundreds. The wait is outside `serial`, so nobody else waits.
+   */
+  const results = new WeakMap<Session, Promise<unknown>>();
+  function paced(session: Session, produce: () => Promise<Element | undefined>): Promise<undefined> {
+    const run = (results.get(session) ?? Promise.resolve())
+      .then(() => session.drained())
+      .then(produce)
+      .then((reply) => {
+        if (reply) ctx.router.route(reply, SERVER);
+        return undefined;
+      });
+    results.set(session, run.catch(() => undefined));
+    return run;
+  }
 
   async function get(iq: Element, session: Session, payload: Element): Promise<Element> {
     session.im.rosterRequested = true;

@@ -21,6 +21,8 @@ export class Metrics {
   readonly sendQueueBytes: Gauge;
   readonly authFailures: Counter<'mechanism' | 'reason'>;
   readonly offlineStored: Counter;
+  readonly rateLimited: Counter<'kind' | 'limit'>;
+  readonly connectionsRefused: Counter<'kind' | 'reason'>;
   readonly eventLoopDelay: Gauge<'quantile'>;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
@@ -69,6 +71,8 @@ export class Metrics {
       },
     });
     this.authFailures = new Counter({ name: 'vigil_auth_failures_total', help: 'SASL failures sent, by mechanism (none before one was chosen) and reason (the RFC 6120 SASL condition).', labelNames: ['mechanism', 'reason'], registers });
+    this.rateLimited = new Counter({ name: 'vigil_rate_limited_total', help: 'Times a stream went over its input rate (limit: stanzas or bytes) and reading from it paused.', labelNames: ['kind', 'limit'], registers });
+    this.connectionsRefused = new Counter({ name: 'vigil_connections_refused_total', help: 'Connections refused at accept, by kind and reason (connections-per-ip, unauthenticated-per-ip).', labelNames: ['kind', 'reason'], registers });
     this.offlineStored = new Counter({ name: 'vigil_offline_messages_stored_total', help: 'Messages stored for offline users (including salvaged ones).', registers });
     // What every session waits for when one request holds the event loop: the figure that shows an abuse.
     const loopDelay = this.loopDelay;

@@ -69,6 +69,8 @@ export class Session implements WatchState {
 
   readonly stanzasIn: { inc(): void };
   private readonly stanzasOut: { inc(): void };
+  /** Bytes of one oversized stanza still waiting, allowed beyond maxSendQueue (see send()). */
+  private oversized = 0;
   private bytesInBefore = 0;
   private bytesOutBefore = 0;
 
@@ -107,6 +109,10 @@ export class Session implements WatchState {
   get pendingBytes(): number {
     return this.conn?.pendingBytes ?? 0;
   }
+  /** What is left of one oversized stanza, allowed beyond maxSendQueue until the peer has read it. */
+  get sendAllowance(): number {
+    return Math.min(this.oversized, this.pendingBytes);
+  }
   get lastWriteProgressAt(): number {
     return this.conn?.lastWriteProgressAt ?? this.lastAliveAt;
   }
@@ -140,10 +146,17 @@ export class Session implements WatchState {
     if (stanza.name === 'message') this.ledger.written(stanza, Date.now());
     if (!this.conn) return;
     this.stanzasOut.inc();
+    const before = this.conn.pendingBytes;
     this.conn.send(stanza);
-    // Bounded as it is written, not at the next tick: one turn of the event loop can queue gigabytes.
+    // Bounded as it is written, not at the next tick: one turn of the event loop can queue gigabytes. One
+    // stanza larger than the whole queue (a big roster) may start on a drained queue; what is left of it is
+    // allowed on top of maxSendQueue until it has been read, and everything else counts.
     const pending = this.conn.pendingBytes;
-    if (pending > this.policy.maxSendQueue) this.close('send-queue-overflow', { text: `send-queue-overflow: ${pending} bytes waiting, more than ${this.policy.maxSendQueue}` });
+    this.oversized = Math.min(this.oversized, before);
+    if (before === 0 && pending > this.policy.maxSendQueue) this.oversized = pending;
+    if (pending > this.policy.maxSendQueue + this.oversized) {
+      this.close('send-queue-overflow', { text: `send-queue-overflow: ${pending} bytes waiting, more than ${this.policy.maxSendQueue}` });
+    }
   }
 
   /** Resolves when the peer has taken most of what waits for it; at once while detached. */

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { OfflineMessage, RosterCounts, RosterItem, Storage, UserRecord } from './storage.js';
+import type { OfflineMessage, OfflineUsage, RosterCounts, RosterItem, Storage, UserRecord } from './storage.js';
 
 /**
  * Each entry moves the schema one version forward; at open, the missing ones are applied in order inside
@@ -39,6 +39,12 @@ const MIGRATIONS: string[] = [
      username text COLLATE "C" PRIMARY KEY,
      version bigint NOT NULL
    );`,
+  // Bytes per message for the byte quota; the index covers count(*) and sum(bytes) for one user (an
+  // index-only scan of at most maxOfflineMessages entries) as well as paging by id.
+  `ALTER TABLE offline_messages ADD COLUMN bytes integer NOT NULL DEFAULT 0;
+   UPDATE offline_messages SET bytes = octet_length(xml);
+   DROP INDEX offline_by_user;
+   CREATE INDEX offline_by_user ON offline_messages (username, id) INCLUDE (bytes);`,
 ];
 
 /** Advisory lock keys. The one-key (bigint) and two-key (int, int) spaces do not overlap in PostgreSQL. */
@@ -127,18 +133,34 @@ export class PostgresStorage implements Storage {
     return rows.map((r) => r.username);
   }
 
-  async storeOffline(username: string, xml: string, stamp: Date, limit: number): Promise<boolean> {
+  async storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<boolean> {
     return this.transaction(async (client) => {
-      // Writers for one user queue here until the previous one commits, so the count below (a new
-      // snapshot: READ COMMITTED) sees every message they stored and the limit cannot be overshot.
+      // Writers for one user queue here until the previous one commits, so the usage below (a new
+      // snapshot: READ COMMITTED) sees every message they stored and neither limit can be overshot.
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [OFFLINE_LOCK_CLASS, username]);
       const res = await client.query(
-        `INSERT INTO offline_messages (username, xml, stamp)
-         SELECT $1::text, $2::text, $3::timestamptz WHERE (SELECT count(*) FROM offline_messages WHERE username = $1) < $4::int`,
-        [username, xml, stamp, limit],
+        `INSERT INTO offline_messages (username, xml, stamp, bytes)
+         SELECT $1::text, $2::text, $3::timestamptz, $5::int
+         FROM (SELECT count(*) AS n, COALESCE(sum(bytes), 0) AS b FROM offline_messages WHERE username = $1) used
+         WHERE used.n < $4::bigint AND used.b + $5::int <= $6::bigint`,
+        [username, xml, stamp, limit, Buffer.byteLength(xml), maxBytes],
       );
       return res.rowCount === 1;
     });
+  }
+
+  async readOffline(username: string, afterId: number, max: number): Promise<OfflineMessage[]> {
+    const { rows } = await this.pool.query<{ id: string; xml: string; stamp: Date }>(
+      'SELECT id, xml, stamp FROM offline_messages WHERE username = $1 AND id > $2 ORDER BY id LIMIT $3',
+      [username, afterId, max],
+    );
+    return rows.map((r) => ({ id: Number(r.id), xml: r.xml, stamp: r.stamp }));
+  }
+
+  async deleteOffline(username: string, ids: readonly number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const res = await this.pool.query('DELETE FROM offline_messages WHERE username = $1 AND id = ANY($2::bigint[])', [username, ids]);
+    return res.rowCount ?? 0;
   }
 
   async takeOffline(username: string): Promise<OfflineMessage[]> {
@@ -154,6 +176,14 @@ export class PostgresStorage implements Storage {
   async countOffline(username: string): Promise<number> {
     const { rows } = await this.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM offline_messages WHERE username = $1', [username]);
     return rows[0].n;
+  }
+
+  async offlineUsage(username: string): Promise<OfflineUsage> {
+    const { rows } = await this.pool.query<OfflineUsage>(
+      'SELECT count(*)::int AS messages, COALESCE(sum(bytes), 0)::bigint AS bytes FROM offline_messages WHERE username = $1',
+      [username],
+    );
+    return { messages: rows[0].messages, bytes: Number(rows[0].bytes) };
   }
 
   async getRoster(username: string): Promise<{ version: number; items: RosterItem[] }> {

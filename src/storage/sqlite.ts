@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { OfflineMessage, RosterCounts, RosterItem, Storage, UserRecord } from './storage.js';
+import type { OfflineMessage, OfflineUsage, RosterCounts, RosterItem, Storage, UserRecord } from './storage.js';
 
 /** Each entry moves the schema one version forward; applied in order inside one transaction at open. */
 const MIGRATIONS: string[] = [
@@ -30,6 +30,12 @@ const MIGRATIONS: string[] = [
    );
    CREATE TABLE roster_versions (username TEXT PRIMARY KEY, version INTEGER NOT NULL);`,
   `ALTER TABLE roster_items ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;`,
+  // Bytes per message for the byte quota; the index covers COUNT and SUM(bytes) for one user, so the
+  // check before every store reads at most maxOfflineMessages index entries and no table rows.
+  `ALTER TABLE offline_messages ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+   UPDATE offline_messages SET bytes = length(CAST(xml AS BLOB));
+   DROP INDEX offline_by_user;
+   CREATE INDEX offline_by_user ON offline_messages (username, id, bytes);`,
 ];
 
 interface RosterRow {
@@ -100,13 +106,25 @@ export class SqliteStorage implements Storage {
     return (this.stmt('SELECT username FROM users ORDER BY username').all() as { username: string }[]).map((r) => r.username);
   }
 
-  async storeOffline(username: string, xml: string, stamp: Date, limit: number): Promise<boolean> {
+  async storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<boolean> {
+    const bytes = Buffer.byteLength(xml);
     return this.db.transaction(() => {
-      const { n } = this.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number };
-      if (n >= limit) return false;
-      this.stmt('INSERT INTO offline_messages (username, xml, stamp) VALUES (?, ?, ?)').run(username, xml, stamp.getTime());
+      const used = this.usage(username);
+      if (used.messages >= limit || used.bytes + bytes > maxBytes) return false;
+      this.stmt('INSERT INTO offline_messages (username, xml, stamp, bytes) VALUES (?, ?, ?, ?)').run(username, xml, stamp.getTime(), bytes);
       return true;
     })();
+  }
+
+  async readOffline(username: string, afterId: number, max: number): Promise<OfflineMessage[]> {
+    const rows = this.stmt('SELECT id, xml, stamp FROM offline_messages WHERE username = ? AND id > ? ORDER BY id LIMIT ?').all(username, afterId, max) as { id: number; xml: string; stamp: number }[];
+    return rows.map((r) => ({ id: r.id, xml: r.xml, stamp: new Date(r.stamp) }));
+  }
+
+  async deleteOffline(username: string, ids: readonly number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    // A JSON array as one parameter: one statement whatever the number of ids.
+    return this.stmt('DELETE FROM offline_messages WHERE username = ? AND id IN (SELECT value FROM json_each(?))').run(username, JSON.stringify(ids)).changes;
   }
 
   async takeOffline(username: string): Promise<OfflineMessage[]> {
@@ -118,7 +136,15 @@ export class SqliteStorage implements Storage {
   }
 
   async countOffline(username: string): Promise<number> {
-    return (this.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE username = ?').get(username) as { n: number }).n;
+    return this.usage(username).messages;
+  }
+
+  async offlineUsage(username: string): Promise<OfflineUsage> {
+    return this.usage(username);
+  }
+
+  private usage(username: string): OfflineUsage {
+    return this.stmt('SELECT COUNT(*) AS messages, COALESCE(SUM(bytes), 0) AS bytes FROM offline_messages WHERE username = ?').get(username) as OfflineUsage;
   }
 
   async getRoster(username: string): Promise<{ version: number; items: RosterItem[] }> {

@@ -19,6 +19,11 @@ export interface OfflineMessage {
   stamp: Date;
 }
 
+export interface OfflineUsage {
+  messages: number;
+  bytes: number;
+}
+
 export interface RosterItem {
   jid: string;
   name: string;
@@ -56,11 +61,20 @@ export interface Storage {
   deleteUser(username: string): Promise<boolean>;
   listUsers(): Promise<string[]>;
 
-  /** false when the user's offline store is full (limit). */
-  storeOffline(username: string, xml: string, stamp: Date, limit: number): Promise<boolean>;
+  /**
+   * false when the user's offline store is full: it holds `limit` messages already, or this one's UTF-8
+   * bytes would take it past `maxBytes` (default: no byte limit).
+   */
+  storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes?: number): Promise<boolean>;
+  /** Up to `max` stored messages with an id above `afterId`, oldest first, left in storage. */
+  readOffline(username: string, afterId: number, max: number): Promise<OfflineMessage[]>;
+  /** Remove these messages (ids from readOffline); returns how many were still there. */
+  deleteOffline(username: string, ids: readonly number[]): Promise<number>;
   /** Remove and return every stored message, oldest first. */
   takeOffline(username: string): Promise<OfflineMessage[]>;
   countOffline(username: string): Promise<number>;
+  /** What the user's store holds: messages and their UTF-8 bytes (what maxBytes bounds). */
+  offlineUsage(username: string): Promise<OfflineUsage>;
 
   getRoster(username: string): Promise<{ version: number; items: RosterItem[] }>;
   getRosterItem(username: string, jid: string): Promise<RosterItem | undefined>;

@@ -20,12 +20,25 @@ export interface ConnectionOptions {
    * peer that sends requests and never reads their replies cannot make us buffer without end.
    */
   pauseReadingAt: number;
+  /** Input rate limits; fixed for the connection's life, like its parser's stanza limit (a reload applies to new ones). */
+  shaper?: InputShaper;
+}
+
+/** What bounds how fast a connection reads: charged with each chunk after it is parsed. */
+export interface InputShaper {
+  /** `bytes` arrived (and whatever stanzas they held were counted): ms to stop reading, 0 to go on. */
+  charge(bytes: number, now: number): number;
+  /** Ms still to wait before reading again. */
+  wait(now: number): number;
 }
 
 /** A quarter of maxSendQueue: a peer that reads slowly stays well clear of the overflow close. */
 export function connectionOptions(policy: WatchdogPolicy): ConnectionOptions {
   return { closeTimeout: policy.closeTimeout, tcpKeepAlive: policy.tcpKeepAlive, pauseReadingAt: Math.floor(policy.maxSendQueue / 4) };
 }
+
+/** With a shaper, input is parsed this much at a time, so a rate limit bites within one read, not only after it. */
+const SHAPED_SLICE = 1024;
 
 /**
  * One XMPP stream: a framing on a transport, the counters the watchdog and metrics read, and a close that
@@ -40,6 +53,15 @@ export class Connection {
   closed = false;
   private opened = false;
   private readingPaused = false;
+  /** Over the input rate: reading resumes only once neither this nor readingPaused holds. */
+  private ratePaused = false;
+  private transportPaused = false;
+  private rateTimer: NodeJS.Timeout | undefined;
+  private readonly shaper: InputShaper | undefined;
+  /** Input read but not parsed yet, because the rate limit was reached: parsed, in order, once under it again. */
+  private held: Buffer | undefined;
+  /** Bumped by STARTTLS: a slice loop under way must not feed the parser plaintext that came after <starttls/>. */
+  private tlsEpoch = 0;
   private drainWaiters: (() => void)[] = [];
   private closeTimer: NodeJS.Timeout | undefined;
 
@@ -54,6 +76,7 @@ export class Connection {
     const now = Date.now();
     this.lastReceivedAt = now;
     this.lastSentAt = now;
+    this.shaper = options.shaper;
     transport.setKeepAlive(options.tcpKeepAlive);
     transport.listen({ onData: this.onData, onEnd: this.onEnd, onClose: this.onClose, onDrain: this.onDrain });
   }
@@ -101,6 +124,8 @@ export class Connection {
   startTls(context: SecureContext): void {
     if (!this.transport.startTls) throw new Error('this transport cannot start TLS');
     this.opened = false;
+    this.tlsEpoch++;
+    this.held = undefined;
     this.framing.restart(true);
     this.transport.startTls(context);
   }
@@ -138,7 +163,7 @@ export class Connection {
     this.transport.write(text);
     if (!this.readingPaused && this.transport.pendingBytes > this.options.pauseReadingAt) {
       this.readingPaused = true;
-      this.transport.pause();
+      this.syncReading();
     }
   }
 
@@ -156,19 +181,79 @@ export class Connection {
     return this.readingPaused;
   }
 
+  /** Whether input waits because the peer sent faster than its rate limits allow. */
+  get throttled(): boolean {
+    return this.ratePaused;
+  }
+
+  /** The transport reads only while nothing holds it: back-pressure and the rate limit pause independently. */
+  private syncReading(): void {
+    const pause = this.readingPaused || this.ratePaused;
+    if (pause === this.transportPaused || this.closed) return;
+    this.transportPaused = pause;
+    if (pause) this.transport.pause();
+    else this.transport.resume();
+  }
+
+  /** Stop reading for `ms`, then look again: bytes that arrived meanwhile (already in flight) were charged too. */
+  private throttle(ms: number): void {
+    if (ms <= 0 || this.rateTimer || this.closed) return;
+    this.ratePaused = true;
+    this.syncReading();
+    this.rateTimer = setTimeout(this.onRateTimer, ms);
+    this.rateTimer.unref();
+  }
+
+  private readonly onRateTimer = (): void => {
+    this.rateTimer = undefined;
+    const now = Date.now();
+    const ms = this.shaper?.wait(now) ?? 0;
+    if (ms > 0) return this.throttle(ms);
+    this.ratePaused = false;
+    const held = this.held;
+    this.held = undefined;
+    if (held && !this.closing) {
+      // The silence was ours, not the peer's: a client held back by a low limit must not look dead to the watchdog.
+      this.lastReceivedAt = now;
+      this.events.onReceived(now);
+      this.feed(held, now);
+    }
+    this.syncReading();
+  };
+
+  /** Parse in slices, charging each; once over the rate, hold the rest and pause until the debt is paid. */
+  private feed(data: Buffer, now: number): void {
+    const shaper = this.shaper!;
+    const epoch = this.tlsEpoch;
+    for (let at = 0; at < data.length; ) {
+      const end = Math.min(data.length, at + SHAPED_SLICE);
+      this.framing.parse(data.subarray(at, end));
+      if (this.closing || this.closed || epoch !== this.tlsEpoch) return;
+      const ms = shaper.charge(end - at, now);
+      at = end;
+      if (ms > 0) {
+        if (at < data.length) this.held = data.subarray(at);
+        return this.throttle(ms);
+      }
+    }
+  }
+
   private readonly onData = (chunk: Buffer): void => {
     const now = Date.now();
     this.lastReceivedAt = now;
     this.bytesIn += chunk.length;
     this.events.onReceived(now);
-    this.framing.parse(chunk);
+    if (!this.shaper) return this.framing.parse(chunk);
+    // Read before the pause took hold (or from a transport that cannot pause at once): parsed in its turn.
+    if (this.ratePaused || this.held) this.held = this.held ? Buffer.concat([this.held, chunk]) : chunk;
+    else this.feed(chunk, now);
   };
 
   private readonly onDrain = (): void => {
     this.wakeDrainWaiters();
     if (!this.readingPaused) return;
     this.readingPaused = false;
-    this.transport.resume();
+    this.syncReading();
   };
 
   private wakeDrainWaiters(): void {
@@ -185,6 +270,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     if (this.closeTimer) clearTimeout(this.closeTimer);
+    if (this.rateTimer) clearTimeout(this.rateTimer);
     this.wakeDrainWaiters();
     this.events.onClosed();
   };

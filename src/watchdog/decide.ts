@@ -12,6 +12,8 @@ export interface WatchState {
   readonly lastAliveAt: number;
   readonly lastSentAt: number;
   readonly pendingBytes: number;
+  /** Bytes of one stanza larger than the whole queue still waiting: allowed on top of maxSendQueue. */
+  readonly sendAllowance: number;
   readonly lastWriteProgressAt: number;
   /** When the outstanding probe was sent; 0 when none is. */
   readonly probeSentAt: number;
@@ -29,7 +31,7 @@ export type Action = 'none' | 'probe' | 'keepalive' | CloseAction;
  * it only makes TCP notice a dead peer, and maxIdle bounds the rest.
  */
 export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
-  if (s.pendingBytes > p.maxSendQueue) return 'send-queue-overflow';
+  if (s.pendingBytes - s.sendAllowance > p.maxSendQueue) return 'send-queue-overflow';
   if (s.pendingBytes > 0 && p.writeStallTimeout > 0 && now - s.lastWriteProgressAt >= p.writeStallTimeout) return 'write-stall';
   if (!s.bound) {
     if (p.unauthenticatedTimeout > 0 && now - s.acceptedAt >= p.unauthenticatedTimeout) return 'unauthenticated';

@@ -7,7 +7,8 @@ describe('back-pressure', () => {
   let srv: TestServer;
   beforeAll(async () => {
     // The watchdog never ticks during these tests: whatever bounds a session here happens at write time.
-    srv = await startServer({ watchdog: { interval: '1h', c2s: { maxSendQueue: '2MiB', writeStallTimeout: '1h' } } });
+    // 12 MB of messages end up offline here, past the default 10 MiB byte quota (offline-abuse.test.ts tests that).
+    srv = await startServer({ watchdog: { interval: '1h', c2s: { maxSendQueue: '2MiB', writeStallTimeout: '1h' } }, c2s: { maxOfflineBytes: '64MiB' } });
   });
   afterAll(() => srv.stop());
 
@@ -64,5 +65,56 @@ describe('back-pressure', () => {
     expect(answered.size).toBe(N);
     expect(session.state).toBe('active');
     c.destroy();
+  });
+});
+
+describe('large replies', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer({ c2s: { maxRosterItems: 2000 }, watchdog: { interval: '1h', c2s: { maxSendQueue: '256KiB', writeStallTimeout: '1h' } } });
+  });
+  afterAll(() => srv.stop());
+
+  async function bigRoster(username: string): Promise<void> {
+    // 1,000 items of about 1 KB: a 1 MB roster result, four times maxSendQueue.
+    for (let i = 0; i < 1000; i++) {
+      await srv.storage.putRosterItem(username, { jid: `contact${i}@example.org`, name: `${i} ${'n'.repeat(1000)}`, subscription: 'both', ask: false, pendingIn: null, approved: false, groups: [], hidden: false });
+    }
+  }
+
+  it('sends a roster larger than the whole send queue to a client that reads it', async () => {
+    const [[a]] = await srv.freshUsers('bigroster');
+    await bigRoster(a);
+    const c = await TestClient.login(srv.port, a, 'secret', 'r', { presence: false });
+    const roster = await c.iq("<query xmlns='jabber:iq:roster'/>", "type='get'");
+    expect(roster.getChild('query')!.getChildren('item')).toHaveLength(1000);
+    c.send('<presence/>');
+    expect((await c.iq("<ping xmlns='urn:xmpp:ping'/>", "type='get' to='localhost'")).attrs.type).toBe('result');
+    c.destroy();
+  });
+
+  it('builds one roster result at a time for a client that asks hundreds of times and never reads', async () => {
+    const [[a, aj]] = await srv.freshUsers('amplifier');
+    const [[h1], [h2, h2j]] = await srv.freshUsers('healthy', 'healthy');
+    await bigRoster(a);
+    const attacker = await TestClient.login(srv.port, a, 'secret', 'r', { presence: false });
+    const alice = await TestClient.login(srv.port, h1, 'secret', 'r');
+    const bob = await TestClient.login(srv.port, h2, 'secret', 'r');
+    attacker.pauseReading();
+    let batch = '';
+    for (let i = 0; i < 600; i++) batch += `<iq type='get' id='g${i}'><query xmlns='jabber:iq:roster'/></iq>`;
+    attacker.send(batch);
+    const session = srv.server.ctx.registry.getByFullJid(`${aj}/r`)!;
+    await eventually(() => session.pendingBytes > 0 && session.conn?.paused === true, 10_000);
+    // Meanwhile two other users keep talking: the presence and roster queue is not held up by the attacker.
+    for (let i = 0; i < 20; i++) {
+      alice.send(`<message to='${h2j}/r' type='chat'><body>${i}</body></message>`);
+      expect((await bob.waitFor((el) => el.name === 'message')).getChildText('body')).toBe(String(i));
+    }
+    expect((await alice.iq("<query xmlns='jabber:iq:roster'/>", "type='get'")).attrs.type).toBe('result');
+    // One result waits for the attacker, about 1 MB; not 600 of them.
+    expect(session.pendingBytes).toBeLessThan(2 * 1024 * 1024);
+    expect(session.state).toBe('active');
+    for (const c of [attacker, alice, bob]) c.destroy();
   });
 });

@@ -1,5 +1,6 @@
 import { TestClient } from '../helpers/client';
 import { startServer, type TestServer } from '../helpers/server';
+import { eventually } from '../helpers/sockets';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -94,8 +95,11 @@ describe('offline messages', () => {
     expect(Number.isNaN(Date.parse(delay?.attrs.stamp))).toBe(false);
     expect(first.attrs.from).toMatch(/^alice@localhost\//);
     expect(first.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.id).toMatch(/.{8,}/);
-    await expect(srv.storage.countOffline('carol')).resolves.toBe(0);
+    // Stored until carol confirms them by speaking after them (here: closing her stream), then gone.
+    await expect(srv.storage.countOffline('carol')).resolves.toBe(2);
     await carol.close();
+    await eventually(async () => (await srv.storage.countOffline('carol')) === 0);
+    await expect(srv.storage.countOffline('carol')).resolves.toBe(0);
   });
 });
 

@@ -170,6 +170,61 @@ describe.each(drivers)('$name storage contract', (driver) => {
     });
   });
 
+  describe('offline byte quota and paged delivery', () => {
+    const xmlOf = (id: string, size: number) => `<message id='${id}'><body>${'x'.repeat(size)}</body></message>`;
+
+    it('refuses a message that would take the user past maxBytes, counting UTF-8 bytes, one quota per user', async () => {
+      const a = xmlOf('a', 400);
+      const len = Buffer.byteLength(a);
+      expect(await s.storeOffline('bob', a, new Date(), 100, 2 * len)).toBe(true);
+      expect(await s.storeOffline('bob', a, new Date(), 100, 2 * len)).toBe(true); // exactly at the quota
+      expect(await s.storeOffline('bob', '<message/>', new Date(), 100, 2 * len)).toBe(false);
+      expect(await s.offlineUsage('bob')).toEqual({ messages: 2, bytes: 2 * len });
+      expect(await s.storeOffline('carol', a, new Date(), 100, 2 * len)).toBe(true);
+      // Two bytes per character: the quota is in bytes, not characters.
+      const wide = `<message>${'é'.repeat(100)}</message>`;
+      expect(await s.storeOffline('dave', wide, new Date(), 100, 219)).toBe(true);
+      expect(await s.offlineUsage('dave')).toEqual({ messages: 1, bytes: 219 });
+      expect(await s.storeOffline('erin', wide, new Date(), 100, 218)).toBe(false);
+      expect(await s.offlineUsage('erin')).toEqual({ messages: 0, bytes: 0 });
+    });
+
+    it('never overshoots the byte quota when 20 messages arrive at once', async () => {
+      const m = xmlOf('p', 1000);
+      const results = await Promise.all(Array.from({ length: 20 }, () => s.storeOffline('bob', m, new Date(), 100, 7 * Buffer.byteLength(m) + 10)));
+      expect(results.filter(Boolean)).toHaveLength(7);
+      expect(await s.offlineUsage('bob')).toEqual({ messages: 7, bytes: 7 * Buffer.byteLength(m) });
+    });
+
+    it('reads pages oldest first without removing them, and deletes by id only what it is told, for that user only', async () => {
+      for (let i = 0; i < 5; i++) await s.storeOffline('bob', `<message id='r${i}'/>`, new Date(1000 * i), 100);
+      await s.storeOffline('carol', "<message id='c0'/>", new Date(), 100);
+      const first = await s.readOffline('bob', 0, 2);
+      expect(first.map((m) => m.xml)).toEqual(["<message id='r0'/>", "<message id='r1'/>"]);
+      expect(first.map((m) => m.stamp.getTime())).toEqual([0, 1000]);
+      const rest = await s.readOffline('bob', first[1].id, 10);
+      expect(rest.map((m) => m.xml)).toEqual(["<message id='r2'/>", "<message id='r3'/>", "<message id='r4'/>"]);
+      expect(await s.countOffline('bob')).toBe(5);
+
+      const carolsId = (await s.readOffline('carol', 0, 10))[0].id;
+      expect(await s.deleteOffline('bob', [first[0].id, rest[1].id, carolsId])).toBe(2);
+      expect(await s.deleteOffline('bob', [first[0].id])).toBe(0);
+      expect(await s.deleteOffline('bob', [])).toBe(0);
+      expect((await s.readOffline('bob', 0, 10)).map((m) => m.xml)).toEqual(["<message id='r1'/>", "<message id='r2'/>", "<message id='r4'/>"]);
+      expect(await s.countOffline('carol')).toBe(1);
+      // Deleted rows free their bytes and their place in the count.
+      expect(await s.offlineUsage('bob')).toEqual({ messages: 3, bytes: 3 * Buffer.byteLength("<message id='r0'/>") });
+    });
+
+    it('deletes a page of 500 ids in one call', async () => {
+      for (let i = 0; i < 500; i++) await s.storeOffline('bob', `<message id='b${i}'/>`, new Date(), 1000);
+      const page = await s.readOffline('bob', 0, 1000);
+      expect(page).toHaveLength(500);
+      expect(await s.deleteOffline('bob', page.map((m) => m.id))).toBe(500);
+      expect(await s.offlineUsage('bob')).toEqual({ messages: 0, bytes: 0 });
+    });
+  });
+
   describe('roster', () => {
     it('starts empty at version 0', async () => {
       expect(await s.getRoster('alice')).toEqual({ version: 0, items: [] });
@@ -278,7 +333,7 @@ describe('PostgreSQL only', () => {
   it('migrates a new database once when two servers open it at the same moment (advisory lock)', async () => {
     const url = await newDatabase();
     const both = await Promise.all([PostgresStorage.open(url), PostgresStorage.open(url), PostgresStorage.open(url)]);
-    expect(await schemaRows(url)).toEqual([{ version: 1 }]);
+    expect(await schemaRows(url)).toEqual([{ version: 2 }]);
     expect(await both[0].createUser(user('alice'))).toBe(true);
     expect(await both[2].getUser('alice')).toBeDefined();
     await Promise.all(both.map((s) => s.close()));
@@ -291,7 +346,7 @@ describe('PostgreSQL only', () => {
     await client.connect();
     await client.query('UPDATE schema_version SET version = 99');
     await client.end();
-    await expect(PostgresStorage.open(url)).rejects.toThrow('database schema version 99 is newer than this Vigil knows (1)');
+    await expect(PostgresStorage.open(url)).rejects.toThrow('database schema version 99 is newer than this Vigil knows (2)');
   });
 
   it('openStorage: driver postgres needs storage.url, names it when the server is unreachable, and opens it', async () => {
@@ -326,8 +381,11 @@ describe('PostgreSQL only', () => {
       expect(got.getChildText('body')).toBe('kept in postgres');
       expect(got.attrs.from).toBe('alice@localhost/desk');
       expect(got.getChild('delay', 'urn:xmpp:delay')?.attrs.from).toBe('localhost');
-      await expect(storage.countOffline('bob')).resolves.toBe(0);
+      // Kept until bob confirms it by speaking (here: closing his stream), then gone.
+      await expect(storage.countOffline('bob')).resolves.toBe(1);
       await Promise.all([alice.close(), bob.close()]);
+      for (const deadline = Date.now() + 5000; (await storage.countOffline('bob')) > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+      await expect(storage.countOffline('bob')).resolves.toBe(0);
     } finally {
       await srv.stop();
     }

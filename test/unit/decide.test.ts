@@ -9,7 +9,7 @@ const policy: WatchdogPolicy = {
 const interval = 1 * s;
 
 function state(over: Partial<WatchState> = {}): WatchState {
-  return { bound: true, acceptedAt: 0, lastAliveAt: 0, lastSentAt: 0, pendingBytes: 0, lastWriteProgressAt: 0, probeSentAt: 0, ...over };
+  return { bound: true, acceptedAt: 0, lastAliveAt: 0, lastSentAt: 0, pendingBytes: 0, sendAllowance: 0, lastWriteProgressAt: 0, probeSentAt: 0, ...over };
 }
 
 /**
@@ -122,6 +122,12 @@ describe('decide()', () => {
   it('closes with send-queue-overflow above maxSendQueue, at once', () => {
     expect(decide(1, state({ pendingBytes: 1024 * 1024 }), policy)).toBe('none');
     expect(decide(1, state({ pendingBytes: 1024 * 1024 + 1, lastWriteProgressAt: 1 }), policy)).toBe('send-queue-overflow');
+  });
+
+  it('allows what is left of one stanza larger than the whole queue on top of maxSendQueue', () => {
+    const big = 3 * 1024 * 1024;
+    expect(decide(1, state({ pendingBytes: big, sendAllowance: big, lastWriteProgressAt: 1 }), policy)).toBe('none');
+    expect(decide(1, state({ pendingBytes: big + 1024 * 1024 + 1, sendAllowance: big, lastWriteProgressAt: 1 }), policy)).toBe('send-queue-overflow');
   });
 
   it('picks the first reason in the documented order when several apply', () => {
