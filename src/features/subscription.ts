@@ -162,7 +162,7 @@ export class Subscriptions implements ContactRemover {
     const pending: RosterItem = { ...(item ?? { ...newItem(from), hidden: true }), pendingIn: storable(stanza) };
     await this.ctx.storage.putRosterItem(username, pending); // pending in is not part of the visible item: no push
     // Delivered now to every available resource, and again at each initial presence until answered.
-    if (first) this.deliver(owner, stanza);
+    if (first) this.deliver(stanza);
   }
 
   private async receiveSubscribed(owner: string, from: string, stanza: Element): Promise<void> {
@@ -170,7 +170,7 @@ export class Subscriptions implements ContactRemover {
     const item = await this.rosters.item(username, from);
     if (!item?.ask) return; // §3.1.6: a 'subscribed' nobody asked for is ignored
     await this.rosters.put(username, { ...item, ask: false, subscription: item.subscription === 'from' ? 'both' : 'to', hidden: false });
-    this.deliver(owner, stanza);
+    this.deliver(stanza);
   }
 
   private async receiveUnsubscribe(owner: string, from: string, stanza: Element): Promise<void> {
@@ -183,7 +183,7 @@ export class Subscriptions implements ContactRemover {
     if (next.hidden) await this.rosters.remove(username, next);
     else if (hadFrom) await this.rosters.put(username, next);
     else await this.ctx.storage.putRosterItem(username, next);
-    this.deliver(owner, stanza);
+    this.deliver(stanza);
     if (hadFrom) this.relay.sendUnavailable(owner, from);
   }
 
@@ -192,12 +192,15 @@ export class Subscriptions implements ContactRemover {
     const item = await this.rosters.item(username, from);
     if (!item || !(item.ask || item.subscription === 'to' || item.subscription === 'both')) return;
     await this.rosters.put(username, { ...item, ask: false, subscription: item.subscription === 'both' ? 'from' : 'none' });
-    this.deliver(owner, stanza);
+    this.deliver(stanza);
   }
 
-  /** Subscription stanzas go to every available resource of the account (RFC 6121 §3.1.3). */
-  private deliver(owner: string, stanza: Element): void {
-    this.ctx.router.route(withTo(stanza, owner), SERVER);
+  /**
+   * Subscription stanzas go to every available resource of the account they are stamped to (RFC 6121
+   * §3.1.3): the router hands them to the presence feature's inbound side for that account.
+   */
+  private deliver(stanza: Element): void {
+    this.ctx.router.route(stanza, SERVER);
   }
 }
 
@@ -221,11 +224,4 @@ function storable(stanza: Element): string {
 
 function subscription(type: SubscriptionType, from: string, to: string): Element {
   return new Element('presence', { xmlns: NS.CLIENT, type, from, to });
-}
-
-function withTo(stanza: Element, to: string): Element {
-  if (stanza.attrs.to === to) return stanza;
-  const copy = new Element('presence', { ...stanza.attrs, to });
-  for (const child of stanza.children) copy.children.push(child);
-  return copy;
 }

@@ -40,7 +40,6 @@ export class XmlStreamFraming implements Framing {
   restart(discardRest: boolean): void {
     this.parser.restart(discardRest);
   }
-
 }
 
 function escapeAttr(value: string): string {

@@ -257,6 +257,7 @@ export class Connection {
   };
 
   private wakeDrainWaiters(): void {
+    if (this.drainWaiters.length === 0) return; // the common case: called after most writes
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w();

@@ -97,13 +97,15 @@ export class TcpTransport implements Transport {
 
   private readonly onWritten = (): void => {
     this.lastWriteProgressAt = Date.now();
+    // Node's 'drain' comes only after a write past the stream's 16 KiB high-water mark; a pause threshold
+    // below it (a small maxSendQueue) would then wait for ever. An empty queue is the drain, whatever its size.
+    if (this.socket.writableLength === 0) this.events.onDrain();
   };
 
   private readonly onData = (chunk: Buffer): void => this.events.onData(chunk);
   // allowHalfOpen is off: Node answers the peer's FIN with ours at once, so nothing waits in CLOSE_WAIT.
   private readonly onEnd = (): void => this.events.onEnd();
   private readonly onClose = (): void => this.events.onClose();
-  private readonly onDrain = (): void => this.events.onDrain();
   // 'close' follows every socket error; the close path handles it.
   private readonly onError = (): void => undefined;
 
@@ -112,7 +114,6 @@ export class TcpTransport implements Transport {
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
-    socket.on('drain', this.onDrain);
   }
 
   private detach(socket: Socket): void {
@@ -120,7 +121,6 @@ export class TcpTransport implements Transport {
     socket.off('end', this.onEnd);
     socket.off('close', this.onClose);
     socket.off('error', this.onError);
-    socket.off('drain', this.onDrain);
   }
 }
 

@@ -31,7 +31,8 @@ export type Action = 'none' | 'probe' | 'keepalive' | CloseAction;
  * it only makes TCP notice a dead peer, and maxIdle bounds the rest.
  */
 export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
-  if (s.pendingBytes - s.sendAllowance > p.maxSendQueue) return 'send-queue-overflow';
+  // The allowance is read only for a queue over the limit: the tick must stay cheap for idle sessions.
+  if (s.pendingBytes > p.maxSendQueue && s.pendingBytes - s.sendAllowance > p.maxSendQueue) return 'send-queue-overflow';
   if (s.pendingBytes > 0 && p.writeStallTimeout > 0 && now - s.lastWriteProgressAt >= p.writeStallTimeout) return 'write-stall';
   if (!s.bound) {
     if (p.unauthenticatedTimeout > 0 && now - s.acceptedAt >= p.unauthenticatedTimeout) return 'unauthenticated';
