@@ -6,22 +6,26 @@ import { IpLimits } from './c2s/rate-limit.js';
 import { C2SStream, type C2SHost } from './c2s/stream.js';
 import type { Config, ConnectionKind } from './config/types.js';
 import type { Context } from './context.js';
+import { installCarbons } from './features/carbons.js';
 import { installDisco } from './features/disco.js';
 import { installOffline, type OfflineMessages } from './features/offline.js';
 import { installPing } from './features/ping.js';
 import { installPresence } from './features/presence.js';
 import { installRegistration, type Registration } from './features/register.js';
+import { installStreamManagement } from './features/stream-management.js';
 import { installVersion } from './features/version.js';
 import type { Logger } from './log.js';
 import { adminRoutes } from './metrics/admin.js';
 import { createHttpServer } from './metrics/http.js';
 import { Metrics } from './metrics/metrics.js';
 import { Router } from './router/router.js';
-import { WATCHDOG_REASONS, type CloseReason } from './sessions/close-reason.js';
+import { WATCHDOG_REASONS, type CloseReason, type LossReason } from './sessions/close-reason.js';
 import { SessionEvents } from './sessions/events.js';
 import type { Unconfirmed } from './sessions/ledger.js';
 import { SessionRegistry } from './sessions/registry.js';
 import type { Session } from './sessions/session.js';
+import { Resumptions } from './sm/resumptions.js';
+import { smSettings } from './sm/stream-management.js';
 import type { Storage } from './storage/storage.js';
 import { connectionOptions, type Connection } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
@@ -48,6 +52,7 @@ export class Server implements C2SHost {
   private readonly offline: OfflineMessages;
   readonly registration: Registration;
   readonly authThrottle: AuthThrottle;
+  readonly resumptions = new Resumptions();
   private c2sListener: TcpServer | undefined;
   private httpListener: HttpServer | undefined;
   private readonly closedBytes = new Map<string, number>();
@@ -68,6 +73,14 @@ export class Server implements C2SHost {
         return n;
       },
       bytes: () => this.byteTotals(),
+      smSessions: () => {
+        const n = { active: 0, hibernated: 0 };
+        for (const s of registry.all()) {
+          if (s.sm && s.hibernatedUntil > 0) n.hibernated++;
+          else if (s.sm) n.active++;
+        }
+        return n;
+      },
     });
     const router = new Router({ registry, log: options.log, get config() { return ctxConfig.config; } });
     this.ctx = {
@@ -87,6 +100,8 @@ export class Server implements C2SHost {
     this.offline = installOffline(this.ctx);
     const presence = installPresence(this.ctx, this.offline);
     this.registration = installRegistration(this.ctx, presence);
+    installStreamManagement(this.ctx);
+    installCarbons(this.ctx);
     this.authThrottle = new AuthThrottle(() => this.ctx.config.c2s.auth);
     this.watchdog = new Watchdog(this.ctx);
   }
@@ -122,6 +137,7 @@ export class Server implements C2SHost {
       session.policy = config.watchdog[session.kind];
       // c2s.maxStanzaSize applies to streams opened from now on: a parser keeps the limit it started with.
       session.conn?.setOptions(connectionOptions(session.policy));
+      if (session.sm) session.sm.settings = smSettings(config);
     }
     if (old.watchdog.interval !== config.watchdog.interval) this.watchdog.start();
     this.ctx.log.info({ event: 'config.reloaded' }, 'configuration reloaded');
@@ -161,9 +177,29 @@ export class Server implements C2SHost {
     this.connections.delete(conn);
   }
 
+  sessionHibernated(session: Session, reason: LossReason): void {
+    const { metrics, registry, log, config } = this.ctx;
+    metrics.smHibernations.inc({ reason });
+    metrics.smQueueStanzas.observe(session.sm?.queue.length ?? 0);
+    log.info({ event: 'sm.hibernated', session: session.id, jid: session.fullJid, reason, unacked: session.sm?.queue.length, until: new Date(session.hibernatedUntil).toISOString() }, 'session hibernated');
+    // The user's oldest hibernated sessions go first, so a client that reconnects without resuming cannot pile them up.
+    const waiting = [...registry.getByBareJid(session.bareJid!)].filter((s) => s.hibernatedUntil > 0).sort((a, b) => a.hibernatedUntil - b.hibernatedUntil);
+    for (let i = 0; i < waiting.length - config.sm.maxHibernatedPerUser; i++) {
+      waiting[i].close('hibernation-limit', { text: `more than ${config.sm.maxHibernatedPerUser} sessions of this account wait to be resumed` });
+    }
+  }
+
+  resumedFrom(temporary: Session, resumed: Session): void {
+    // Not a session that ended: the stream it authenticated now carries another one.
+    this.ctx.registry.remove(temporary);
+    this.ipLimits.settled(temporary);
+    this.ctx.log.info({ event: 'sm.resuming', session: temporary.id, into: resumed.id, ip: temporary.remoteAddress }, 'stream resumes a session');
+  }
+
   sessionClosed(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void {
     const { metrics, registry, log } = this.ctx;
     registry.remove(session);
+    this.resumptions.ended(session, session.closedAt, this.ctx.config.sm.resumeTimeout);
     this.ipLimits.settled(session);
     metrics.sessionsClosed.inc({ kind: session.kind, reason });
     if (WATCHDOG_REASONS.has(reason)) metrics.deadSessionLifetime.observe({ kind: session.kind, reason }, (session.closedAt - session.lastAliveAt) / 1000);
@@ -207,7 +243,7 @@ export class Server implements C2SHost {
       const key = `${s.kind} ${s.state}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
-    for (const kind of ['c2s'] as ConnectionKind[]) for (const state of ['negotiating', 'active']) if (!counts.has(`${kind} ${state}`)) counts.set(`${kind} ${state}`, 0);
+    for (const kind of ['c2s'] as ConnectionKind[]) for (const state of ['negotiating', 'active', 'detached']) if (!counts.has(`${kind} ${state}`)) counts.set(`${kind} ${state}`, 0);
     for (const [key, n] of counts) {
       const [kind, state] = key.split(' ');
       yield [kind, state, n];

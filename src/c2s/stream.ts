@@ -9,7 +9,10 @@ import { iqResult, stanzaError, type StreamErrorCondition } from '../xmpp/errors
 import { makeJid, parseJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import type { ParseErrorCondition, StreamHeader } from '../xmpp/parser.js';
+import { CsiBuffer } from '../sessions/csi.js';
+import { NS_SM } from '../sm/stream-management.js';
 import { limitsElement, postAuthFeatures, preAuthFeatures, type Mechanism } from './features.js';
+import { handleSm, type SmHost, type SmStream } from './stream-management.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { countingStanzas, SessionShaper } from './rate-limit.js';
 import type { SaslFailure, SaslMechanism, SaslStep } from './sasl/mechanism.js';
@@ -30,7 +33,7 @@ export interface PreAuthRegistration {
   preAuth(iq: Element, session: Session, secure: boolean): Promise<void>;
 }
 
-export interface C2SHost extends SessionHost {
+export interface C2SHost extends SessionHost, SmHost {
   readonly ctx: Context;
   readonly tls: import('node:tls').SecureContext | undefined;
   /** A session finished binding: it is in the registry under its JID and may route. */
@@ -48,8 +51,9 @@ export interface C2SHost extends SessionHost {
  * Every step that fails ends in the stream or SASL error the RFC names for it. It works on a Connection,
  * whatever transport and framing carry it.
  */
-export class C2SStream implements ConnectionEvents {
-  readonly session: Session;
+export class C2SStream implements ConnectionEvents, SmStream {
+  /** The session this stream carries; a resume swaps in the session it resumed. */
+  session: Session;
   readonly conn: Connection;
   private stage: Stage;
   /** The exchange under way; `busy` while its mechanism works on a step (PBKDF2, a storage lookup). */
@@ -86,6 +90,8 @@ export class C2SStream implements ConnectionEvents {
   }
 
   onStanza(el: Element): void {
+    // The session was resumed on another connection: whatever still arrives here is from the past.
+    if (this.session.conn !== this.conn) return;
     this.session.stanzasIn.inc();
     switch (this.stage) {
       case 'pre-tls':
@@ -101,15 +107,30 @@ export class C2SStream implements ConnectionEvents {
   }
 
   onStreamEnd(): void {
-    this.session.close('peer-closed');
+    if (this.session.conn === this.conn) this.session.close('peer-closed');
   }
 
   onError(condition: ParseErrorCondition, text: string): void {
-    this.session.close(condition === 'policy-violation' ? 'policy-violation' : 'error', { condition, text });
+    if (this.session.conn === this.conn) this.session.close(condition === 'policy-violation' ? 'policy-violation' : 'error', { condition, text });
   }
 
   onReceived(now: number): void {
-    this.session.received(now);
+    if (this.session.conn === this.conn) this.session.received(now);
+  }
+
+  // SmStream
+
+  get bound(): boolean {
+    return this.stage === 'active';
+  }
+
+  adopt(session: Session): void {
+    this.session = session;
+    this.stage = 'active';
+  }
+
+  streamError(condition: 'undefined-condition' | 'unsupported-stanza-type', text: string): void {
+    this.fail(condition, text);
   }
 
   onClosed(): void {
@@ -126,7 +147,7 @@ export class C2SStream implements ConnectionEvents {
   private features(): Element {
     const { config } = this.ctx;
     const limits = limitsElement(config.c2s.maxStanzaSize, this.session.policy);
-    if (this.session.authenticated) return postAuthFeatures(limits);
+    if (this.session.authenticated) return postAuthFeatures(limits, config.sm.enabled);
     const encrypted = this.conn.encrypted;
     const features = preAuthFeatures({
       tlsOffered: !encrypted && this.host.tls !== undefined && this.conn.transport.startTls !== undefined,
@@ -252,6 +273,7 @@ export class C2SStream implements ConnectionEvents {
   }
 
   private bind(el: Element): void {
+    if (el.attrs.xmlns === NS_SM) return handleSm(el, this, this.host);
     const bindEl = el.name === 'iq' && el.attrs.type === 'set' ? el.getChild('bind', NS.BIND) : undefined;
     if (!bindEl) {
       if (el.name === 'iq' && el.attrs.type !== 'result' && el.attrs.type !== 'error') {
@@ -279,9 +301,12 @@ export class C2SStream implements ConnectionEvents {
   }
 
   private active(el: Element): void {
+    if (el.attrs.xmlns === NS_SM) return handleSm(el, this, this.host);
+    if (el.attrs.xmlns === NS.CSI && (el.name === 'active' || el.name === 'inactive')) return this.clientState(el.name);
     if (el.attrs.xmlns !== NS.CLIENT || (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq')) {
       return this.fail('unsupported-stanza-type', `<${el.name}/> in ${el.attrs.xmlns ?? 'no namespace'} is not a client stanza`);
     }
+    this.session.sm?.handled();
     const from = el.attrs.from as string | undefined;
     if (from !== undefined && from !== this.session.fullJid && from !== this.session.bareJid) {
       const claimed = parseJid(from);
@@ -294,6 +319,18 @@ export class C2SStream implements ConnectionEvents {
       return;
     }
     this.ctx.router.route(el, this.session);
+  }
+
+  /** XEP-0352: hold presence while the client is inactive; what was held goes out when it is active again. */
+  private clientState(state: 'active' | 'inactive'): void {
+    const session = this.session;
+    if (state === 'inactive') {
+      session.csi ??= new CsiBuffer();
+      return;
+    }
+    const held = session.csi?.release() ?? [];
+    session.csi = undefined;
+    for (const presence of held) session.send(presence);
   }
 
   private fail(condition: StreamErrorCondition, text: string): void {

@@ -14,6 +14,7 @@ const GROUP_NOTES: Record<string, string> = {
   tls: 'Certificates for STARTTLS.',
   storage: 'Where accounts, rosters and offline messages are kept.',
   c2s: 'Client-to-server streams: stanza size, authentication, offline messages.',
+  sm: 'XEP-0198 stream management for clients: acks, resumption after a lost connection, and what a hibernated session keeps. SIGHUP applies the queue and ack settings to live sessions; a session keeps the resume window it negotiated.',
   watchdog:
     'Dead-peer detection, with one policy per connection kind; the one kind so far is c2s (clients over TCP). ' +
     'SIGHUP reloads these policies without a restart.',

@@ -196,6 +196,40 @@ export const schema = {
       },
     },
   },
+  sm: {
+    enabled: {
+      doc: 'Offer XEP-0198 stream management to clients: acks that make delivery exact, and resumption, so a phone that loses its network for a moment gets back its session and every message sent meanwhile, once, in order. With it on, the watchdog probes with <r/> and only <a/> answers.',
+      format: Boolean, default: true, env: 'VIGIL_SM_ENABLED',
+    },
+    resumeTimeout: {
+      doc: 'How long a session whose connection was lost (no clean close: the peer vanished, an RST, a probe timeout) waits for its client to resume it; then it ends with reason resume-timeout and its unacked messages go to offline storage. A client may ask for less, or more up to sm.maxResumeTimeout. 300 s, as ejabberd: a phone moving between networks is back within seconds, one in a tunnel within minutes.',
+      format: 'duration', default: '300s', env: 'VIGIL_SM_RESUME_TIMEOUT', min: '1s',
+    },
+    maxResumeTimeout: {
+      doc: "The longest resume window a client may ask for with <enable max=.../>. 24h, for clients that rely on push and come back once a day; what they ask beyond it is cut to it.",
+      format: 'duration', default: '24h', env: 'VIGIL_SM_MAX_RESUME_TIMEOUT', min: '1s',
+    },
+    maxHibernatedPerUser: {
+      doc: 'Sessions of one account that may wait to be resumed at once; when one more connection is lost, the one that has waited longest ends first (reason hibernation-limit), its messages to offline storage. 10: a user has a few devices, and a client that reconnects without resuming must not pile up sessions.',
+      format: 'nat', default: 10, env: 'VIGIL_SM_MAX_HIBERNATED_PER_USER',
+    },
+    presenceGrace: {
+      doc: "How long a session waiting to be resumed still looks available to the user's contacts; after it they receive unavailable for that resource, and get the last presence again when it resumes. 60 s: a network switch is hidden, a phone that is really gone is not shown online for the whole resume window. Set it to sm.resumeTimeout to keep Prosody's behaviour.",
+      format: 'duration', default: '60s', env: 'VIGIL_SM_PRESENCE_GRACE',
+    },
+    maxQueue: {
+      doc: 'Stanzas sent to a client and not yet acked that one session may hold. A client that lets more pile up (it stopped acking) has its stream closed with <policy-violation/>; the queue is never cleared and stream management never turned off, so nothing in it is lost. 1000: a client acking every 5 stanzas never comes close, and a hibernated session holds a busy afternoon of chat.',
+      format: 'nat', default: 1000, env: 'VIGIL_SM_MAX_QUEUE',
+    },
+    ackEvery: {
+      doc: 'Ask the client for an ack (<r/>) once this many stanzas are unacked, never with one request already outstanding; an unanswered request is a probe and times out after watchdog.c2s.probeTimeout. 5: acks are cheap, and fewer unacked stanzas means less to re-send on resume.',
+      format: 'nat', default: 5, env: 'VIGIL_SM_ACK_EVERY',
+    },
+    ackAfter: {
+      doc: 'Ask for an ack when the oldest unacked stanza has waited this long, however few there are. 30 s: a quiet conversation is confirmed within half a minute without an ack per message.',
+      format: 'duration', default: '30s', env: 'VIGIL_SM_ACK_AFTER',
+    },
+  },
   watchdog: {
     interval: {
       doc: 'How often the watchdog looks at every session. A dead peer is closed at most this much later than its policy says. At least 100ms: the tick walks every session, and more often than that costs CPU without closing anyone meaningfully sooner.',

@@ -8,16 +8,17 @@ export const PAGE_SIZE = 50;
 
 interface Sent {
   id: number;
-  /** The session's bytesIn when the message was written: more bytes since then confirm it. */
-  heardBefore: number;
+  /** The stanza's number in the session's ledger: confirmed once the ledger's confirmedCount reaches it. */
+  seq: number;
+  salvaged: boolean;
 }
 
 /**
  * One session's delivery of its stored messages. A row leaves storage only once its message is confirmed,
  * so the store itself is the record of what is still owed, and a flush that dies loses nothing.
  *
- * The rule, without stream management (the same heuristic as the session's ledger, SinceLastHeard):
- * - a message is confirmed when the peer sent bytes after it was written;
+ * The rule is the session's ledger: an ack with stream management, otherwise bytes from the peer after the
+ * message was written (SinceLastHeard).
  * - a row is read (a page at a time, oldest first), written at the pace the peer reads, and kept in `sent`
  *   until it is deleted; nothing is ever deleted before it was written;
  * - before each next page, rows confirmed so far are deleted (they leave `sent` first);
@@ -27,7 +28,9 @@ interface Sent {
  *   was already deleted (the two views disagreed) is salvaged like any live message: stored again, never
  *   lost. Rows never written stay where they are.
  * So every row is deleted at most once and only when confirmed, and is either in storage or salvaged,
- * never both: the next login gets each message the peer did not confirm exactly once.
+ * never both: the next login gets each message the peer did not confirm exactly once. Without stream
+ * management "not confirmed" is a guess that a client that only listens makes every time, so a row it
+ * leaves unconfirmed is marked salvaged, and a salvaged row left unconfirmed again is given up (deleted).
  */
 export class OfflineFlush {
   private readonly sent = new Map<Element, Sent>();
@@ -74,7 +77,7 @@ export class OfflineFlush {
         if (!this.live) return;
         const stanza = parse(m.xml) as Element;
         // Recorded before send(): an overflow closes the session inside send(), and end() must know it.
-        this.sent.set(stanza, { id: m.id, heardBefore: this.session.bytesIn });
+        this.sent.set(stanza, { id: m.id, seq: this.session.writtenCount + 1, salvaged: m.salvaged });
         this.session.send(stanza);
       }
       if (page.length < PAGE_SIZE) return;
@@ -84,10 +87,10 @@ export class OfflineFlush {
 
   /** Delete the rows whose messages the peer has confirmed since; `sent` is in the order written. */
   private async deleteConfirmed(): Promise<void> {
-    const heard = this.session.bytesIn;
+    const confirmed = this.session.confirmedCount;
     const ids: number[] = [];
     for (const [stanza, s] of this.sent) {
-      if (s.heardBefore >= heard) break;
+      if (s.seq > confirmed) break;
       ids.push(s.id);
       this.sent.delete(stanza);
     }
@@ -98,10 +101,11 @@ export class OfflineFlush {
   }
 
   /**
-   * The session ended: delete the rows it confirmed, keep the ones it did not, and return what of
-   * `unconfirmed` must still be salvaged (everything that is not a row kept in storage).
+   * The session ended: delete the rows it confirmed, keep the ones it did not (`exact`: known for certain,
+   * with stream management; otherwise a guess, marked, and given up on the second time), and return what
+   * of `unconfirmed` must still be salvaged (everything that is not a row kept in storage).
    */
-  end(unconfirmed: Unconfirmed[]): { deleted: Promise<number>; salvage: Unconfirmed[] } {
+  end(unconfirmed: Unconfirmed[], exact: boolean): { deleted: Promise<unknown>; salvage: Unconfirmed[] } {
     this.ended = true;
     const salvage: Unconfirmed[] = [];
     const kept = new Set<Element>();
@@ -109,9 +113,15 @@ export class OfflineFlush {
       if (this.sent.has(u.stanza)) kept.add(u.stanza);
       else salvage.push(u);
     }
-    const confirmed = [...this.sent].filter(([stanza]) => !kept.has(stanza)).map(([, s]) => s.id);
+    const gone: number[] = [];
+    const guessed: number[] = [];
+    for (const [stanza, s] of this.sent) {
+      if (!kept.has(stanza) || (!exact && s.salvaged)) gone.push(s.id);
+      else if (!exact) guessed.push(s.id);
+    }
     this.sent.clear();
     this.claimed.clear();
-    return { deleted: this.storage.deleteOffline(this.username, confirmed), salvage };
+    const deleted = Promise.all([this.storage.deleteOffline(this.username, gone), this.storage.markOfflineSalvaged(this.username, guessed)]);
+    return { deleted, salvage };
   }
 }

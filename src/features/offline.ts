@@ -21,12 +21,21 @@ export class OfflineMessages {
 
   constructor(private readonly ctx: Context) {}
 
-  /** false when the account does not exist or its store is full: the sender then gets an error. */
-  async store(username: string, message: Element, receivedAt: Date): Promise<boolean> {
+  /**
+   * false when the account does not exist or its store is full: the sender then gets an error. `salvaged`:
+   * a message a client without stream management may already have seen (see OfflineFlush).
+   */
+  async store(username: string, message: Element, receivedAt: Date, salvaged = false): Promise<boolean> {
+    // After what an ended session of this user is still storing: its messages came first.
+    await this.settling.get(username);
+    return this.storeNow(username, message, receivedAt, salvaged);
+  }
+
+  private async storeNow(username: string, message: Element, receivedAt: Date, salvaged: boolean): Promise<boolean> {
     if (!(await this.ctx.storage.getUser(username))) return false;
     const copy = withDelay(message, this.ctx.config.domain, receivedAt);
     const { maxOfflineMessages, maxOfflineBytes } = this.ctx.config.c2s;
-    const ok = await this.ctx.storage.storeOffline(username, copy.toString(), receivedAt, maxOfflineMessages, maxOfflineBytes);
+    const ok = await this.ctx.storage.storeOffline(username, copy.toString(), receivedAt, maxOfflineMessages, maxOfflineBytes, salvaged);
     if (ok) this.ctx.metrics.offlineStored.inc();
     return ok;
   }
@@ -52,21 +61,24 @@ export class OfflineMessages {
   }
 
   /**
-   * The session ended: settle its flush (confirmed rows deleted, unconfirmed ones kept), then keep what else
-   * its peer never confirmed, each with the time it was first sent.
+   * The session ended: settle its flush (confirmed rows deleted, unconfirmed ones kept), then keep the
+   * messages its peer never confirmed, in order, each with the time it was first sent. Presence and IQs in
+   * the list are not for later (stream management's unacked queue holds every stanza).
    */
   ended(session: Session, unconfirmed: Unconfirmed[]): void {
     const username = session.username;
     if (!username) return;
+    const exact = session.sm !== undefined;
+    const messages = unconfirmed.filter((u) => storable(u.stanza));
     const flush = this.flushOf(session);
     if (flush) this.forget(flush);
-    const settled = flush?.end(unconfirmed);
-    const salvage = settled?.salvage ?? unconfirmed;
+    const settled = flush?.end(messages, exact);
+    const salvage = settled?.salvage ?? messages;
     if (!settled && salvage.length === 0) return;
     const job = (async () => {
       await settled?.deleted;
       for (const { stanza, sentAt } of salvage) {
-        if (await this.store(username, stanza, new Date(sentAt))) this.ctx.metrics.messagesSalvaged.inc({ kind: session.kind });
+        if (await this.storeNow(username, stanza, new Date(sentAt), !exact)) this.ctx.metrics.messagesSalvaged.inc({ kind: session.kind });
       }
     })().catch((err: Error) => this.ctx.log.error({ event: 'salvage.failed', session: session.id, err: err.message }, 'could not settle offline messages'));
     // Chained per user, so a login right after a close reads what this session left, not what it is leaving.
@@ -107,6 +119,13 @@ export function installOffline(ctx: Context): OfflineMessages {
   ctx.router.discoFeatures.add(NS.OFFLINE);
   ctx.sessions.onEnded((session, _reason, unconfirmed) => offline.ended(session, unconfirmed));
   return offline;
+}
+
+/** What offline storage keeps (XEP-0160 §3): chat and normal messages; not errors, headlines or groupchat. */
+export function storable(stanza: Element): boolean {
+  if (stanza.name !== 'message') return false;
+  const type = stanza.attrs.type ?? 'normal';
+  return type === 'chat' || type === 'normal';
 }
 
 /** A copy with one XEP-0203 delay stamp (an existing one from an earlier hop is kept as it is). */

@@ -97,6 +97,27 @@ export class Presence implements PresenceRelay, PresenceHandler {
   }
 
   /**
+   * A hibernated session outlived its presence grace: its contacts see it unavailable, as if it had gone,
+   * and it stops receiving their presence. Its last presence is kept for a resume.
+   */
+  sessionHidden(session: Session): void {
+    if (!session.im.available) return;
+    session.im.hidden = true;
+    this.sessionEnded(session);
+  }
+
+  /**
+   * A hidden session resumed: its last presence counts as initial presence again, so contacts see it back
+   * and it learns their presence (and gets what went to offline storage meanwhile).
+   */
+  sessionResumed(session: Session): void {
+    if (!session.im.hidden) return;
+    session.im.hidden = false;
+    const last = session.im.last;
+    if (last) void this.serial(() => this.available(last, session));
+  }
+
+  /**
    * A local account is being deleted (XEP-0077 §3.2): undo its subscriptions both ways, delete it, then
    * `closeSessions`, all in one task, so nothing queued after it can write for the account again.
    */
@@ -245,5 +266,7 @@ export function installPresence(ctx: Context, offline: OfflineMessages): Presenc
   ctx.sessions.onEnded((session) => {
     if (session.jid) presence.sessionEnded(session);
   });
+  ctx.sessions.onHidden((session) => presence.sessionHidden(session));
+  ctx.sessions.onResumed((session) => presence.sessionResumed(session));
   return presence;
 }

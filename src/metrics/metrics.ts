@@ -24,9 +24,20 @@ export class Metrics {
   readonly rateLimited: Counter<'kind' | 'limit'>;
   readonly connectionsRefused: Counter<'kind' | 'reason'>;
   readonly eventLoopDelay: Gauge<'quantile'>;
+  readonly smSessions: Gauge<'state'>;
+  readonly smResumes: Counter<'result'>;
+  readonly smHibernations: Counter<'reason'>;
+  readonly smQueueStanzas: Histogram;
+  readonly smRedelivered: Counter;
+  readonly carbons: Counter<'direction'>;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
-  constructor(collect: { sessions(): Iterable<[string, string, number]>; sendQueueBytes(): number; bytes(): Iterable<[string, 'in' | 'out', number]> }) {
+  constructor(collect: {
+    sessions(): Iterable<[string, string, number]>;
+    sendQueueBytes(): number;
+    bytes(): Iterable<[string, 'in' | 'out', number]>;
+    smSessions(): { active: number; hibernated: number };
+  }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.sessions = new Gauge({
@@ -73,6 +84,20 @@ export class Metrics {
     this.authFailures = new Counter({ name: 'vigil_auth_failures_total', help: 'SASL failures sent, by mechanism (none before one was chosen) and reason (the RFC 6120 SASL condition).', labelNames: ['mechanism', 'reason'], registers });
     this.rateLimited = new Counter({ name: 'vigil_rate_limited_total', help: 'Times a stream went over its input rate (limit: stanzas or bytes) and reading from it paused.', labelNames: ['kind', 'limit'], registers });
     this.connectionsRefused = new Counter({ name: 'vigil_connections_refused_total', help: 'Connections refused at accept, by kind and reason (connections-per-ip, unauthenticated-per-ip).', labelNames: ['kind', 'reason'], registers });
+    this.smSessions = new Gauge({
+      name: 'vigil_sm_sessions', help: 'Sessions with XEP-0198 stream management, by state: active (on a connection) or hibernated (waiting to be resumed).',
+      labelNames: ['state'], registers,
+      collect() {
+        const n = collect.smSessions();
+        this.set({ state: 'active' }, n.active);
+        this.set({ state: 'hibernated' }, n.hibernated);
+      },
+    });
+    this.smResumes = new Counter({ name: 'vigil_sm_resumes_total', help: 'Resume attempts, by result: ok, unknown (no such id for this account), expired (ended; <failed/> carried its h), bad-h, bad-request.', labelNames: ['result'], registers });
+    this.smHibernations = new Counter({ name: 'vigil_sm_hibernations_total', help: 'Sessions that lost their connection and hibernated, by how it was lost (peer-closed, probe-timeout, write-stall, idle).', labelNames: ['reason'], registers });
+    this.smQueueStanzas = new Histogram({ name: 'vigil_sm_queue_stanzas', help: 'Unacked stanzas a session held when it hibernated.', registers, buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] });
+    this.smRedelivered = new Counter({ name: 'vigil_sm_redelivered_total', help: 'Unacked stanzas sent again on a resumed stream.', registers });
+    this.carbons = new Counter({ name: 'vigil_carbons_total', help: 'XEP-0280 carbon copies sent, by direction (received, sent).', labelNames: ['direction'], registers });
     this.offlineStored = new Counter({ name: 'vigil_offline_messages_stored_total', help: 'Messages stored for offline users (including salvaged ones).', registers });
     // What every session waits for when one request holds the event loop: the figure that shows an abuse.
     const loopDelay = this.loopDelay;

@@ -24,6 +24,13 @@ export interface PresenceHandler {
 /** A message for an account with no resource to take it; true when it was kept (offline storage). */
 export type UndeliverableHandler = (username: string, message: Element) => Promise<boolean>;
 
+/** Told of every message a local client sends and of every one delivered to local resources (XEP-0280). */
+export interface MessageObserver {
+  sent(message: Element, from: Session): void;
+  /** `resources`: the sessions of `to`'s account that got the message itself. */
+  delivered(message: Element, to: Jid, resources: readonly Session[]): void;
+}
+
 /** Stanzas for other domains. */
 export type RemoteHandler = (stanza: Element, to: Jid, origin: Origin) => void;
 
@@ -47,6 +54,7 @@ export class Router {
   private readonly replies = new PendingReplies();
   readonly discoFeatures = new Set<string>([NS.DISCO_INFO, NS.DISCO_ITEMS, NS.STANZA_ID]);
   private presence: PresenceHandler | undefined;
+  private observer: MessageObserver | undefined;
   private undeliverable: UndeliverableHandler = async () => false;
   private remote: RemoteHandler = (stanza) => this.bounce(stanza, 'remote-server-not-found', 'this server does not federate');
 
@@ -80,6 +88,10 @@ export class Router {
     this.presence = handler;
   }
 
+  observeMessages(observer: MessageObserver): void {
+    this.observer = observer;
+  }
+
   handleUndeliverable(handler: UndeliverableHandler): void {
     this.undeliverable = handler;
   }
@@ -109,6 +121,7 @@ export class Router {
       if (!to) return this.bounce(stanza, 'jid-malformed', `'${toText}' is not a valid JID`);
       stanza.attrs.to = to.full;
     }
+    if (client && stanza.name === 'message') this.observer?.sent(stanza, client);
     if (to && to.domain !== this.domain) return this.remote(stanza, to, origin);
     switch (stanza.name) {
       case 'message':
@@ -164,7 +177,11 @@ export class Router {
     if (message.attrs.type !== 'error') stampStanzaId(message, to.bare);
     if (to.resource) {
       const session = this.deps.registry.getByFullJid(to.full);
-      if (session?.isBound) return session.send(message);
+      if (session?.isBound) {
+        session.send(message);
+        this.observer?.delivered(message, to, [session]);
+        return;
+      }
     }
     void this.messageToAccount(message, to);
   }
@@ -180,6 +197,7 @@ export class Router {
     const targets = this.preferredResources(to.bare);
     if (targets.length > 0) {
       for (const s of targets) s.send(message);
+      this.observer?.delivered(message, to, targets);
       return;
     }
     if (type === 'error') return;

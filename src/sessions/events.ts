@@ -10,9 +10,29 @@ export type EndedListener = (session: Session, reason: CloseReason, unconfirmed:
  */
 export class SessionEvents {
   private readonly endedListeners: EndedListener[] = [];
+  private readonly hiddenListeners: ((session: Session) => void)[] = [];
+  private readonly resumedListeners: ((session: Session) => void)[] = [];
 
   onEnded(listener: EndedListener): void {
     this.endedListeners.push(listener);
+  }
+
+  /** A hibernated session's presence grace ran out: its contacts must now see it gone. */
+  onHidden(listener: (session: Session) => void): void {
+    this.hiddenListeners.push(listener);
+  }
+
+  /** A session was resumed on a new connection. */
+  onResumed(listener: (session: Session) => void): void {
+    this.resumedListeners.push(listener);
+  }
+
+  hidden(session: Session): void {
+    for (const l of this.hiddenListeners) l(session);
+  }
+
+  resumed(session: Session): void {
+    for (const l of this.resumedListeners) l(session);
   }
 
   ended(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void {

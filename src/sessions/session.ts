@@ -5,7 +5,9 @@ import type { Connection } from '../transport/connection.js';
 import { streamError, type StreamErrorCondition } from '../xmpp/errors.js';
 import type { Jid } from '../xmpp/jid.js';
 import type { WatchState } from '../watchdog/decide.js';
-import type { CloseReason } from './close-reason.js';
+import { request, type StreamManagement } from '../sm/stream-management.js';
+import type { CloseReason, LossReason } from './close-reason.js';
+import type { CsiBuffer } from './csi.js';
 import { SinceLastHeard, type Ledger, type Unconfirmed } from './ledger.js';
 import { ResourceState } from './resource-state.js';
 
@@ -17,6 +19,8 @@ export interface SessionHost {
   sessionClosed(session: Session, reason: CloseReason, unconfirmed: Unconfirmed[]): void;
   /** The vigil_stanzas_total child for a kind and direction, looked up once per session, not per stanza. */
   stanzaCounter(kind: ConnectionKind, direction: 'in' | 'out'): { inc(): void };
+  /** The session lost its connection and waits to be resumed (stream management). */
+  sessionHibernated(session: Session, reason: LossReason): void;
 }
 
 export interface CloseDetail {
@@ -34,6 +38,7 @@ const CONDITION_FOR: Partial<Record<CloseReason, StreamErrorCondition>> = {
   shutdown: 'system-shutdown',
   'policy-violation': 'policy-violation',
   'not-authorized': 'not-authorized',
+  'ack-queue-overflow': 'policy-violation',
   error: 'internal-server-error',
 };
 
@@ -67,6 +72,15 @@ export class Session implements WatchState {
   /** Probe in flight: when it was sent (0: none). */
   probeSentAt = 0;
 
+  /** XEP-0198 state once the client enabled it. */
+  sm: StreamManagement | undefined;
+  /** While hibernated: when it ends unless resumed (0: not hibernated). */
+  hibernatedUntil = 0;
+  /** While hibernated and still shown available: when contacts are told it is gone (0: nothing to hide). */
+  presenceGraceUntil = 0;
+  /** XEP-0352: while the client is inactive, the presence held back from it. */
+  csi: CsiBuffer | undefined;
+
   readonly stanzasIn: { inc(): void };
   private readonly stanzasOut: { inc(): void };
   /** Bytes of one oversized stanza still waiting, allowed beyond maxSendQueue (see send()). */
@@ -79,7 +93,7 @@ export class Session implements WatchState {
     public conn: Connection | undefined,
     public policy: WatchdogPolicy,
     private readonly host: SessionHost,
-    private readonly ledger: Ledger = new SinceLastHeard(),
+    private ledger: Ledger = new SinceLastHeard(),
   ) {
     this.lastAliveAt = this.acceptedAt;
     this.stanzasIn = host.stanzaCounter(kind, 'in');
@@ -116,6 +130,26 @@ export class Session implements WatchState {
   get lastWriteProgressAt(): number {
     return this.conn?.lastWriteProgressAt ?? this.lastAliveAt;
   }
+  get acksProbes(): boolean {
+    return this.sm !== undefined;
+  }
+  /** What answers a probe: with stream management only an ack, otherwise any proof of life. */
+  get lastAnswerAt(): number {
+    return this.sm ? this.sm.lastAckAt : this.lastAliveAt;
+  }
+  /** When an ack is due because the oldest unacked stanza has waited sm.ackAfter (0: none due). */
+  get ackDueAt(): number {
+    const sm = this.sm;
+    return sm && sm.queue.length > 0 ? sm.queue.oldestAt + sm.settings.ackAfter : 0;
+  }
+
+  /** Stanzas written so far, and how many of them the peer has confirmed (see Ledger). */
+  get writtenCount(): number {
+    return this.ledger.writtenCount;
+  }
+  get confirmedCount(): number {
+    return this.ledger.confirmedCount;
+  }
 
   get remoteAddress(): string {
     return this.conn?.transport.remoteAddress ?? '';
@@ -143,15 +177,50 @@ export class Session implements WatchState {
 
   send(stanza: Element): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    if (stanza.name === 'message') this.ledger.written(stanza, Date.now());
+    if (this.csi) {
+      if (this.csi.hold(stanza)) return;
+      if (this.csi.held > 0) for (const presence of this.csi.release()) this.write(presence);
+    }
+    this.write(stanza);
+  }
+
+  /** The client enabled stream management: from now on its acks are the ledger. */
+  enableSm(sm: StreamManagement): void {
+    this.sm = sm;
+    this.ledger = sm.queue;
+  }
+
+  /** Ask for an ack unless one is outstanding; an unanswered request is the watchdog's probe. */
+  requestAck(now: number): void {
+    const sm = this.sm;
+    if (!sm || !this.conn || (this.probeSentAt > 0 && this.lastAnswerAt < this.probeSentAt)) return;
+    this.probeSentAt = now;
+    sm.sinceRequest = 0;
+    this.conn.send(request());
+  }
+
+  private write(stanza: Element): void {
+    const now = Date.now();
+    this.ledger.written(stanza, now);
+    const sm = this.sm;
+    if (sm && sm.queue.length > sm.settings.maxQueue) {
+      this.close('ack-queue-overflow', { text: `ack-queue-overflow: more than ${sm.settings.maxQueue} stanzas unacked` });
+      return;
+    }
     if (!this.conn) return;
+    this.transmit(stanza);
+    if (sm && ++sm.sinceRequest >= sm.settings.ackEvery) this.requestAck(now);
+  }
+
+  private transmit(stanza: Element): void {
+    const conn = this.conn!;
     this.stanzasOut.inc();
-    const before = this.conn.pendingBytes;
-    this.conn.send(stanza);
+    const before = conn.pendingBytes;
+    conn.send(stanza);
     // Bounded as it is written, not at the next tick: one turn of the event loop can queue gigabytes. One
     // stanza larger than the whole queue (a big roster) may start on a drained queue; what is left of it is
     // allowed on top of maxSendQueue until it has been read, and everything else counts.
-    const pending = this.conn.pendingBytes;
+    const pending = conn.pendingBytes;
     this.oversized = Math.min(this.oversized, before);
     if (before === 0 && pending > this.policy.maxSendQueue) this.oversized = pending;
     if (pending > this.policy.maxSendQueue + this.oversized) {
@@ -184,7 +253,47 @@ export class Session implements WatchState {
     if (this.state !== 'detached') throw new Error(`cannot attach a ${this.state} session`);
     this.conn = conn;
     this.state = 'active';
+    this.hibernatedUntil = 0;
+    this.presenceGraceUntil = 0;
+    this.probeSentAt = 0;
     this.alive(conn.lastReceivedAt);
+  }
+
+  /**
+   * The connection is lost without a clean close: the peer vanished, reset, stopped answering or reading.
+   * A resumable session hibernates, waiting for its client to resume it on a new connection; any other
+   * closes. A connection still open gets the stream error that says why, as on a close.
+   */
+  lost(reason: LossReason, detail: CloseDetail = {}): void {
+    const sm = this.sm;
+    if (!sm?.resumable || this.state !== 'active' || !this.jid) return this.close(reason, detail);
+    const now = Date.now();
+    const conn = this.detach();
+    if (conn && !conn.closed) conn.close(streamError(detail.condition ?? CONDITION_FOR[reason] ?? 'connection-timeout', detail.text));
+    this.hibernatedUntil = now + sm.resumeTimeout;
+    this.presenceGraceUntil = this.im.available ? now + sm.settings.presenceGrace : 0;
+    this.probeSentAt = 0;
+    this.host.sessionHibernated(this, reason);
+  }
+
+  /**
+   * A resume: leave whatever connection is still thought alive (the client knows better), take the new
+   * one, take the client's ack, and re-send the rest of the queue in order, each stanza once more.
+   */
+  resume(conn: Connection, h: number): number {
+    const sm = this.sm!;
+    const old = this.detach();
+    if (old && !old.closed) old.close(streamError('conflict', 'this session was resumed on another connection'));
+    this.attach(conn);
+    sm.queue.ack(h);
+    sm.lastAckAt = Date.now();
+    const rest = sm.queue.unacked();
+    for (const { stanza } of rest) this.transmit(stanza);
+    // A new stream starts active (XEP-0352): what an inactive client's old stream held goes out now.
+    const held = this.csi?.release() ?? [];
+    this.csi = undefined;
+    for (const presence of held) this.send(presence);
+    return rest.length;
   }
 
   /** The only way a session ends. Safe to call any number of times; only the first counts. */
@@ -199,11 +308,11 @@ export class Session implements WatchState {
     this.host.sessionClosed(this, reason, this.ledger.take());
   }
 
-  /** The connection went away; whatever was still open is a close by the peer unless we started it. */
+  /** The connection went away without the stream being closed: lost, unless we were closing it. */
   connectionClosed(conn: Connection): void {
     if (conn !== this.conn) return; // a connection this session already left
-    if (this.state !== 'closing') this.close('peer-closed');
-    this.state = 'closed';
+    if (this.state !== 'closing') this.lost('peer-closed');
+    if (this.state === 'closing') this.state = 'closed';
   }
 
   private retire(conn: Connection): void {

@@ -45,6 +45,8 @@ const MIGRATIONS: string[] = [
    UPDATE offline_messages SET bytes = octet_length(xml);
    DROP INDEX offline_by_user;
    CREATE INDEX offline_by_user ON offline_messages (username, id) INCLUDE (bytes);`,
+  // See the SQLite driver: a delivered message a client without stream management never confirmed.
+  `ALTER TABLE offline_messages ADD COLUMN salvaged boolean NOT NULL DEFAULT false;`,
 ];
 
 /** Advisory lock keys. The one-key (bigint) and two-key (int, int) spaces do not overlap in PostgreSQL. */
@@ -133,28 +135,33 @@ export class PostgresStorage implements Storage {
     return rows.map((r) => r.username);
   }
 
-  async storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<boolean> {
+  async storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes = Number.MAX_SAFE_INTEGER, salvaged = false): Promise<boolean> {
     return this.transaction(async (client) => {
       // Writers for one user queue here until the previous one commits, so the usage below (a new
       // snapshot: READ COMMITTED) sees every message they stored and neither limit can be overshot.
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [OFFLINE_LOCK_CLASS, username]);
       const res = await client.query(
-        `INSERT INTO offline_messages (username, xml, stamp, bytes)
-         SELECT $1::text, $2::text, $3::timestamptz, $5::int
+        `INSERT INTO offline_messages (username, xml, stamp, bytes, salvaged)
+         SELECT $1::text, $2::text, $3::timestamptz, $5::int, $7::boolean
          FROM (SELECT count(*) AS n, COALESCE(sum(bytes), 0) AS b FROM offline_messages WHERE username = $1) used
          WHERE used.n < $4::bigint AND used.b + $5::int <= $6::bigint`,
-        [username, xml, stamp, limit, Buffer.byteLength(xml), maxBytes],
+        [username, xml, stamp, limit, Buffer.byteLength(xml), maxBytes, salvaged],
       );
       return res.rowCount === 1;
     });
   }
 
   async readOffline(username: string, afterId: number, max: number): Promise<OfflineMessage[]> {
-    const { rows } = await this.pool.query<{ id: string; xml: string; stamp: Date }>(
-      'SELECT id, xml, stamp FROM offline_messages WHERE username = $1 AND id > $2 ORDER BY id LIMIT $3',
+    const { rows } = await this.pool.query<{ id: string; xml: string; stamp: Date; salvaged: boolean }>(
+      'SELECT id, xml, stamp, salvaged FROM offline_messages WHERE username = $1 AND id > $2 ORDER BY id LIMIT $3',
       [username, afterId, max],
     );
-    return rows.map((r) => ({ id: Number(r.id), xml: r.xml, stamp: r.stamp }));
+    return rows.map((r) => ({ id: Number(r.id), xml: r.xml, stamp: r.stamp, salvaged: r.salvaged }));
+  }
+
+  async markOfflineSalvaged(username: string, ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query('UPDATE offline_messages SET salvaged = true WHERE username = $1 AND id = ANY($2::bigint[])', [username, ids]);
   }
 
   async deleteOffline(username: string, ids: readonly number[]): Promise<number> {
@@ -165,12 +172,12 @@ export class PostgresStorage implements Storage {
 
   async takeOffline(username: string): Promise<OfflineMessage[]> {
     // One statement: what it returns is exactly what it deleted; a concurrent take gets none of them.
-    const { rows } = await this.pool.query<{ id: string; xml: string; stamp: Date }>(
-      `WITH taken AS (DELETE FROM offline_messages WHERE username = $1 RETURNING id, xml, stamp)
-       SELECT id, xml, stamp FROM taken ORDER BY id`,
+    const { rows } = await this.pool.query<{ id: string; xml: string; stamp: Date; salvaged: boolean }>(
+      `WITH taken AS (DELETE FROM offline_messages WHERE username = $1 RETURNING id, xml, stamp, salvaged)
+       SELECT id, xml, stamp, salvaged FROM taken ORDER BY id`,
       [username],
     );
-    return rows.map((r) => ({ id: Number(r.id), xml: r.xml, stamp: r.stamp }));
+    return rows.map((r) => ({ id: Number(r.id), xml: r.xml, stamp: r.stamp, salvaged: r.salvaged }));
   }
 
   async countOffline(username: string): Promise<number> {

@@ -36,6 +36,9 @@ const MIGRATIONS: string[] = [
    UPDATE offline_messages SET bytes = length(CAST(xml AS BLOB));
    DROP INDEX offline_by_user;
    CREATE INDEX offline_by_user ON offline_messages (username, id, bytes);`,
+  // A message already delivered once that a client without stream management never confirmed: given up
+  // the next time rather than owed for ever to a client that only listens.
+  `ALTER TABLE offline_messages ADD COLUMN salvaged INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 interface RosterRow {
@@ -106,19 +109,24 @@ export class SqliteStorage implements Storage {
     return (this.stmt('SELECT username FROM users ORDER BY username').all() as { username: string }[]).map((r) => r.username);
   }
 
-  async storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<boolean> {
+  async storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes = Number.MAX_SAFE_INTEGER, salvaged = false): Promise<boolean> {
     const bytes = Buffer.byteLength(xml);
     return this.db.transaction(() => {
       const used = this.usage(username);
       if (used.messages >= limit || used.bytes + bytes > maxBytes) return false;
-      this.stmt('INSERT INTO offline_messages (username, xml, stamp, bytes) VALUES (?, ?, ?, ?)').run(username, xml, stamp.getTime(), bytes);
+      this.stmt('INSERT INTO offline_messages (username, xml, stamp, bytes, salvaged) VALUES (?, ?, ?, ?, ?)').run(username, xml, stamp.getTime(), bytes, salvaged ? 1 : 0);
       return true;
     })();
   }
 
   async readOffline(username: string, afterId: number, max: number): Promise<OfflineMessage[]> {
-    const rows = this.stmt('SELECT id, xml, stamp FROM offline_messages WHERE username = ? AND id > ? ORDER BY id LIMIT ?').all(username, afterId, max) as { id: number; xml: string; stamp: number }[];
-    return rows.map((r) => ({ id: r.id, xml: r.xml, stamp: new Date(r.stamp) }));
+    const rows = this.stmt('SELECT id, xml, stamp, salvaged FROM offline_messages WHERE username = ? AND id > ? ORDER BY id LIMIT ?').all(username, afterId, max) as { id: number; xml: string; stamp: number; salvaged: number }[];
+    return rows.map((r) => ({ id: r.id, xml: r.xml, stamp: new Date(r.stamp), salvaged: r.salvaged === 1 }));
+  }
+
+  async markOfflineSalvaged(username: string, ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.stmt('UPDATE offline_messages SET salvaged = 1 WHERE username = ? AND id IN (SELECT value FROM json_each(?))').run(username, JSON.stringify(ids));
   }
 
   async deleteOffline(username: string, ids: readonly number[]): Promise<number> {
@@ -129,9 +137,9 @@ export class SqliteStorage implements Storage {
 
   async takeOffline(username: string): Promise<OfflineMessage[]> {
     return this.db.transaction(() => {
-      const rows = this.stmt('SELECT id, xml, stamp FROM offline_messages WHERE username = ? ORDER BY id').all(username) as { id: number; xml: string; stamp: number }[];
+      const rows = this.stmt('SELECT id, xml, stamp, salvaged FROM offline_messages WHERE username = ? ORDER BY id').all(username) as { id: number; xml: string; stamp: number; salvaged: number }[];
       this.stmt('DELETE FROM offline_messages WHERE username = ?').run(username);
-      return rows.map((r) => ({ id: r.id, xml: r.xml, stamp: new Date(r.stamp) }));
+      return rows.map((r) => ({ id: r.id, xml: r.xml, stamp: new Date(r.stamp), salvaged: r.salvaged === 1 }));
     })();
   }
 

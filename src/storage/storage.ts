@@ -17,6 +17,11 @@ export interface OfflineMessage {
   id: number;
   xml: string;
   stamp: Date;
+  /**
+   * Delivered once to a client without stream management that never confirmed it (or salvaged from such
+   * a session): owed no second time.
+   */
+  salvaged: boolean;
 }
 
 export interface OfflineUsage {
@@ -63,11 +68,14 @@ export interface Storage {
 
   /**
    * false when the user's offline store is full: it holds `limit` messages already, or this one's UTF-8
-   * bytes would take it past `maxBytes` (default: no byte limit).
+   * bytes would take it past `maxBytes` (default: no byte limit). `salvaged` marks a message a client
+   * without stream management may already have seen.
    */
-  storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes?: number): Promise<boolean>;
+  storeOffline(username: string, xml: string, stamp: Date, limit: number, maxBytes?: number, salvaged?: boolean): Promise<boolean>;
   /** Up to `max` stored messages with an id above `afterId`, oldest first, left in storage. */
   readOffline(username: string, afterId: number, max: number): Promise<OfflineMessage[]>;
+  /** Mark these messages salvaged (see OfflineMessage.salvaged). */
+  markOfflineSalvaged(username: string, ids: readonly number[]): Promise<void>;
   /** Remove these messages (ids from readOffline); returns how many were still there. */
   deleteOffline(username: string, ids: readonly number[]): Promise<number>;
   /** Remove and return every stored message, oldest first. */

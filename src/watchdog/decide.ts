@@ -17,20 +17,40 @@ export interface WatchState {
   readonly lastWriteProgressAt: number;
   /** When the outstanding probe was sent; 0 when none is. */
   readonly probeSentAt: number;
+  /**
+   * What answers a probe, as a time: with stream management only an ack (<r/> is the probe), otherwise the
+   * same as lastAliveAt.
+   */
+  readonly lastAnswerAt: number;
+  /** Stream management is on: the probe is <r/>, which waits for its ack whatever probe the policy names. */
+  readonly acksProbes: boolean;
+  /** Stream management: when an ack is due for unacked stanzas that have waited long enough (0: none). */
+  readonly ackDueAt: number;
+  /** Hibernated (waiting for a resume): when the wait ends (0: not hibernated). */
+  readonly hibernatedUntil: number;
+  /** Hibernated and still shown available: when contacts should see it gone (0: nothing to hide). */
+  readonly presenceGraceUntil: number;
 }
 
-export type CloseAction = 'send-queue-overflow' | 'write-stall' | 'unauthenticated' | 'probe-timeout' | 'idle';
-export type Action = 'none' | 'probe' | 'keepalive' | CloseAction;
+export type CloseAction = 'send-queue-overflow' | 'write-stall' | 'unauthenticated' | 'probe-timeout' | 'idle' | 'resume-timeout';
+export type Action = 'none' | 'probe' | 'keepalive' | 'presence-grace' | CloseAction;
 
 /**
  * The watchdog's whole judgement, pure so it can be tested on a fake clock. Returns constant strings: the
  * tick calls it for every session every interval and must not allocate.
  *
  * Close reasons are checked in a fixed order, the first that applies wins. A probe counts as answered by any
- * proof of life after it was sent (in the same millisecond counts: a loopback peer answers that fast). A whitespace probe asks for no answer, so it never times out on its own:
- * it only makes TCP notice a dead peer, and maxIdle bounds the rest.
+ * proof of life after it was sent (in the same millisecond counts: a loopback peer answers that fast), or,
+ * with stream management, by an ack. A whitespace probe asks for no answer, so it never times out on its
+ * own: it only makes TCP notice a dead peer, and maxIdle bounds the rest. A hibernated session has no
+ * connection to watch: only its resume window and its presence grace run.
  */
 export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
+  if (s.hibernatedUntil > 0) {
+    if (now >= s.hibernatedUntil) return 'resume-timeout';
+    if (s.presenceGraceUntil > 0 && now >= s.presenceGraceUntil) return 'presence-grace';
+    return 'none';
+  }
   // The allowance is read only for a queue over the limit: the tick must stay cheap for idle sessions.
   if (s.pendingBytes > p.maxSendQueue && s.pendingBytes - s.sendAllowance > p.maxSendQueue) return 'send-queue-overflow';
   if (s.pendingBytes > 0 && p.writeStallTimeout > 0 && now - s.lastWriteProgressAt >= p.writeStallTimeout) return 'write-stall';
@@ -39,10 +59,11 @@ export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
     return 'none';
   }
   const silent = now - s.lastAliveAt;
-  const probing = s.probeSentAt > 0 && s.lastAliveAt < s.probeSentAt;
-  if (probing && p.probe === 'xmpp-ping' && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
+  const probing = s.probeSentAt > 0 && s.lastAnswerAt < s.probeSentAt;
+  if (probing && (s.acksProbes || p.probe === 'xmpp-ping') && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
   if (p.maxIdle > 0 && silent >= p.maxIdle) return 'idle';
   if (!probing && p.probe !== 'none' && silent >= p.probeAfter) return 'probe';
+  if (!probing && s.ackDueAt > 0 && now >= s.ackDueAt) return 'probe';
   if (p.keepaliveAfter > 0 && now - s.lastSentAt >= p.keepaliveAfter) return 'keepalive';
   return 'none';
 }

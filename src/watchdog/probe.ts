@@ -7,14 +7,19 @@ import { NS } from '../xmpp/ns.js';
 let counter = 0;
 
 /**
- * XEP-0199 ping, whose reply (a result or an error) proves life wherever it arrives; or the framing's
- * keepalive, which asks for no answer and only makes the transport notice a dead peer.
+ * With stream management an ack request, answered only by an ack. Otherwise an XEP-0199 ping, whose reply
+ * (a result or an error) proves life wherever it arrives; or the framing's keepalive, which asks for no
+ * answer and only makes the transport notice a dead peer. Returns the probe sent, for the metrics.
  */
-export function sendProbe(session: Session, router: Router, now: number): void {
+export function sendProbe(session: Session, router: Router, now: number): 'sm-ack' | 'xmpp-ping' | 'whitespace' {
+  if (session.sm) {
+    session.requestAck(now);
+    return 'sm-ack';
+  }
   session.probeSentAt = now;
   if (session.policy.probe !== 'xmpp-ping' || !session.jid) {
     session.keepalive();
-    return;
+    return 'whitespace';
   }
   const id = `vigil-ping-${(++counter).toString(36)}`;
   const to = session.jid.full;
@@ -25,4 +30,5 @@ export function sendProbe(session: Session, router: Router, now: number): void {
   const iq = new Element('iq', { type: 'get', id, from: router.domain, to });
   iq.c('ping', { xmlns: NS.PING });
   router.route(iq, SERVER);
+  return 'xmpp-ping';
 }

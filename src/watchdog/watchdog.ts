@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
+import type { LossReason } from '../sessions/close-reason.js';
 import { decide } from './decide.js';
 import { sendProbe } from './probe.js';
 
@@ -27,15 +28,20 @@ export class Watchdog {
   tick(now: number): void {
     const started = process.hrtime.bigint();
     for (const session of this.ctx.registry.all()) {
-      if (session.state !== 'negotiating' && session.state !== 'active') continue;
-      if (session.probeSentAt > 0 && session.lastAliveAt >= session.probeSentAt) this.probeAnswered(session);
+      if (session.state === 'closing' || session.state === 'closed') continue;
+      if (session.probeSentAt > 0 && session.lastAnswerAt >= session.probeSentAt) this.probeAnswered(session);
       const action = decide(now, session, session.policy);
       if (action === 'none') continue;
       if (action === 'probe') {
-        sendProbe(session, this.ctx.router, now);
-        this.ctx.metrics.probes.inc({ kind: session.kind, probe: session.policy.probe });
+        this.ctx.metrics.probes.inc({ kind: session.kind, probe: sendProbe(session, this.ctx.router, now) });
       } else if (action === 'keepalive') {
         session.keepalive();
+      } else if (action === 'presence-grace') {
+        session.presenceGraceUntil = 0;
+        this.ctx.sessions.hidden(session);
+      } else if (LOSSES.has(action)) {
+        // Lost, not necessarily over: a resumable session hibernates instead of closing.
+        session.lost(action as LossReason, { text: explain(action, session, now) });
       } else {
         session.close(action, { text: explain(action, session, now) });
       }
@@ -50,11 +56,15 @@ export class Watchdog {
   }
 }
 
+const LOSSES: ReadonlySet<string> = new Set<LossReason>(['probe-timeout', 'idle', 'write-stall']);
+
 function explain(action: string, s: Session, now: number): string {
   const silent = Math.round((now - s.lastAliveAt) / 1000);
   switch (action) {
     case 'probe-timeout':
-      return `probe-timeout: no answer to a ping within ${Math.round(s.policy.probeTimeout / 1000)} s; nothing received for ${silent} s`;
+      return `probe-timeout: no answer to ${s.sm ? 'an ack request' : 'a ping'} within ${Math.round(s.policy.probeTimeout / 1000)} s; nothing received for ${silent} s`;
+    case 'resume-timeout':
+      return `resume-timeout: not resumed within ${Math.round((s.sm?.resumeTimeout ?? 0) / 1000)} s`;
     case 'idle':
       return `idle: nothing received for ${silent} s`;
     case 'unauthenticated':

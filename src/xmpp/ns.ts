@@ -19,4 +19,9 @@ export const NS = {
   OFFLINE: 'msgoffline',
   STANZA_ID: 'urn:xmpp:sid:0',
   LIMITS: 'urn:xmpp:stream-limits:0',
+  SM: 'urn:xmpp:sm:3',
+  CSI: 'urn:xmpp:csi:0',
+  CARBONS: 'urn:xmpp:carbons:2',
+  FORWARD: 'urn:xmpp:forward:0',
+  HINTS: 'urn:xmpp:hints',
 } as const;

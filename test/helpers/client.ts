@@ -6,6 +6,8 @@ import { StreamParser, type StreamHeader } from '../../src/xmpp/parser';
 import { scramFinal } from './scram-client';
 
 const STREAM_NS = 'http://etherx.jabber.org/streams';
+export const SM_NS = 'urn:xmpp:sm:3';
+
 export const header = (to = 'localhost') => `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${STREAM_NS}' to='${to}' version='1.0'>`;
 
 /**
@@ -21,6 +23,11 @@ export class TestClient {
   /** Bytes received that were only whitespace (keepalives and whitespace probes). */
   whitespaceBytes = 0;
   jid = '';
+  /** XEP-0198 from the client's side: stanzas received since <enabled/>, the h this client reports. */
+  handled = 0;
+  /** Answer the server's <r/> with <a h/> as it arrives. */
+  answerAcks = false;
+  private smOn = false;
   private socket: Socket | TLSSocket;
   private readonly parser: StreamParser;
   private waiters: (() => void)[] = [];
@@ -36,6 +43,9 @@ export class TestClient {
           this.wake();
         },
         onStanza: (el) => {
+          if (el.name === 'enabled' && el.attrs.xmlns === SM_NS) this.smOn = true;
+          if (this.smOn && (el.name === 'message' || el.name === 'presence' || el.name === 'iq')) this.handled++;
+          if (this.answerAcks && el.name === 'r' && el.attrs.xmlns === SM_NS) this.send(`<a xmlns='${SM_NS}' h='${this.handled}'/>`);
           this.elements.push(el);
           this.wake();
         },
@@ -237,6 +247,30 @@ export class TestClient {
     };
     void loop();
     return state;
+  }
+
+  /** XEP-0198 <enable/>; resolves with <enabled/> (or <failed/>). Counting starts at zero from here. */
+  async enableSm(attrs = "resume='true'"): Promise<Element> {
+    this.send(`<enable xmlns='${SM_NS}' ${attrs}/>`);
+    const reply = await this.waitFor((el) => el.attrs.xmlns === SM_NS && (el.name === 'enabled' || el.name === 'failed'));
+    if (reply.name === 'enabled') this.handled = 0;
+    return reply;
+  }
+
+  /**
+   * A new connection that authenticates and resumes `previd`, reporting `h` stanzas received; resolves with
+   * the client and the server's <resumed/> or <failed/>. The new client counts on from `h`.
+   */
+  static async resume(port: number, user: string, previd: string, h: number): Promise<{ client: TestClient; reply: Element }> {
+    const c = await TestClient.connect(port);
+    await c.open();
+    await c.authPlain(user, 'secret');
+    c.smOn = true;
+    c.handled = h;
+    c.send(`<resume xmlns='${SM_NS}' previd='${previd}' h='${h}'/>`);
+    const reply = await c.waitFor((el) => el.attrs.xmlns === SM_NS && (el.name === 'resumed' || el.name === 'failed'));
+    if (reply.name === 'failed') c.smOn = false;
+    return { client: c, reply };
   }
 
   /** Local port of the client socket, to find the server's side of it with ss. */

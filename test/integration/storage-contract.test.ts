@@ -196,6 +196,20 @@ describe.each(drivers)('$name storage contract', (driver) => {
       expect(await s.offlineUsage('bob')).toEqual({ messages: 7, bytes: 7 * Buffer.byteLength(m) });
     });
 
+    it('keeps the salvaged mark a message was stored with, and marks others by id for that user only', async () => {
+      await s.storeOffline('bob', "<message id='fresh'/>", new Date(), 100);
+      await s.storeOffline('bob', "<message id='seen'/>", new Date(), 100, undefined, true);
+      await s.storeOffline('carol', "<message id='c'/>", new Date(), 100);
+      const [fresh, seen] = await s.readOffline('bob', 0, 10);
+      expect([fresh.salvaged, seen.salvaged]).toEqual([false, true]);
+      const carols = await s.readOffline('carol', 0, 10);
+      await s.markOfflineSalvaged('bob', [fresh.id, carols[0].id]);
+      await s.markOfflineSalvaged('bob', []);
+      expect((await s.readOffline('bob', 0, 10)).map((m) => [m.xml, m.salvaged])).toEqual([["<message id='fresh'/>", true], ["<message id='seen'/>", true]]);
+      expect((await s.readOffline('carol', 0, 10))[0].salvaged).toBe(false);
+      expect((await s.takeOffline('bob')).map((m) => m.salvaged)).toEqual([true, true]);
+    });
+
     it('reads pages oldest first without removing them, and deletes by id only what it is told, for that user only', async () => {
       for (let i = 0; i < 5; i++) await s.storeOffline('bob', `<message id='r${i}'/>`, new Date(1000 * i), 100);
       await s.storeOffline('carol', "<message id='c0'/>", new Date(), 100);
@@ -333,7 +347,7 @@ describe('PostgreSQL only', () => {
   it('migrates a new database once when two servers open it at the same moment (advisory lock)', async () => {
     const url = await newDatabase();
     const both = await Promise.all([PostgresStorage.open(url), PostgresStorage.open(url), PostgresStorage.open(url)]);
-    expect(await schemaRows(url)).toEqual([{ version: 2 }]);
+    expect(await schemaRows(url)).toEqual([{ version: 3 }]);
     expect(await both[0].createUser(user('alice'))).toBe(true);
     expect(await both[2].getUser('alice')).toBeDefined();
     await Promise.all(both.map((s) => s.close()));
@@ -346,7 +360,7 @@ describe('PostgreSQL only', () => {
     await client.connect();
     await client.query('UPDATE schema_version SET version = 99');
     await client.end();
-    await expect(PostgresStorage.open(url)).rejects.toThrow('database schema version 99 is newer than this Vigil knows (2)');
+    await expect(PostgresStorage.open(url)).rejects.toThrow('database schema version 99 is newer than this Vigil knows (3)');
   });
 
   it('openStorage: driver postgres needs storage.url, names it when the server is unreachable, and opens it', async () => {

@@ -8,8 +8,11 @@ const policy: WatchdogPolicy = {
 };
 const interval = 1 * s;
 
+/** A session without stream management unless told otherwise: any proof of life answers a probe. */
 function state(over: Partial<WatchState> = {}): WatchState {
-  return { bound: true, acceptedAt: 0, lastAliveAt: 0, lastSentAt: 0, pendingBytes: 0, sendAllowance: 0, lastWriteProgressAt: 0, probeSentAt: 0, ...over };
+  const base = { bound: true, acceptedAt: 0, lastAliveAt: 0, lastSentAt: 0, pendingBytes: 0, sendAllowance: 0, lastWriteProgressAt: 0, probeSentAt: 0 };
+  const plain = { acksProbes: false, ackDueAt: 0, hibernatedUntil: 0, presenceGraceUntil: 0, lastAnswerAt: over.lastAliveAt ?? 0 };
+  return { ...base, ...plain, ...over };
 }
 
 /**
@@ -20,7 +23,7 @@ function simulate(p: WatchdogPolicy, opts: { answersAfter?: number; until: numbe
   const st = { ...state({ lastAliveAt: opts.lastAliveAt ?? 0 }) };
   let probes = 0;
   for (let now = 0; now <= opts.until; now += interval) {
-    if (opts.answersAfter !== undefined && st.probeSentAt > 0 && now >= st.probeSentAt + opts.answersAfter) st.lastAliveAt = st.probeSentAt + opts.answersAfter;
+    if (opts.answersAfter !== undefined && st.probeSentAt > 0 && now >= st.probeSentAt + opts.answersAfter) st.lastAliveAt = st.lastAnswerAt = st.probeSentAt + opts.answersAfter;
     if (st.probeSentAt > 0 && st.lastAliveAt >= st.probeSentAt) st.probeSentAt = 0;
     const action = decide(now, st, p);
     if (action === 'probe') {
@@ -146,5 +149,51 @@ describe('decide()', () => {
     expect(decide(60 * s, st, policy)).toBe('none');
     expect(decide(60 * s, st, { ...policy, probeAfter: 30 * s })).toBe('probe');
     expect(decide(60 * s, state({ probeSentAt: 31 * s }), { ...policy, probeAfter: 30 * s, probeTimeout: 20 * s })).toBe('probe-timeout');
+  });
+});
+
+describe('decide() with stream management', () => {
+  const sm = (over: Partial<WatchState> = {}) => state({ acksProbes: true, ...over });
+
+  it('probes with an ack request that only an ack answers, and times it out whatever probe the policy names', () => {
+    // Bytes arrived after the <r/> (a message from the client), but no <a/>: still unanswered.
+    const st = sm({ probeSentAt: 100 * s, lastAliveAt: 110 * s, lastAnswerAt: 90 * s });
+    expect(decide(129 * s, st, policy)).toBe('none');
+    expect(decide(130 * s, st, policy)).toBe('probe-timeout');
+    expect(decide(130 * s, st, { ...policy, probe: 'whitespace' })).toBe('probe-timeout');
+    expect(decide(130 * s, { ...st, lastAnswerAt: 101 * s }, policy)).toBe('none');
+  });
+
+  it('asks for an ack once the oldest unacked stanza has waited ackAfter, not while one request is out', () => {
+    expect(decide(29 * s, sm({ lastAliveAt: 29 * s, lastAnswerAt: 0, ackDueAt: 30 * s }), policy)).toBe('none');
+    expect(decide(30 * s, sm({ lastAliveAt: 29 * s, lastAnswerAt: 0, ackDueAt: 30 * s }), policy)).toBe('probe');
+    expect(decide(31 * s, sm({ lastAliveAt: 29 * s, lastAnswerAt: 0, ackDueAt: 30 * s, probeSentAt: 30 * s }), policy)).toBe('none');
+  });
+
+  it('watches a hibernated session only for its resume window and its presence grace', () => {
+    const h = sm({ hibernatedUntil: 400 * s, presenceGraceUntil: 160 * s, lastAliveAt: 0, probeSentAt: 1, pendingBytes: 0 });
+    // Long silent, a probe long out: none of it matters without a connection.
+    expect(decide(159 * s, h, policy)).toBe('none');
+    expect(decide(160 * s, h, policy)).toBe('presence-grace');
+    expect(decide(161 * s, { ...h, presenceGraceUntil: 0 }, policy)).toBe('none');
+    expect(decide(400 * s, h, policy)).toBe('resume-timeout');
+    expect(decide(400 * s, { ...h, presenceGraceUntil: 0 }, policy)).toBe('resume-timeout');
+  });
+
+  it('ends a hibernated session resumeTimeout after the loss, stepping the watchdog on a fake clock', () => {
+    const lostAt = 1234;
+    const st = { ...sm({ hibernatedUntil: lostAt + 300 * s, presenceGraceUntil: lostAt + 60 * s }) };
+    const events: [string, number][] = [];
+    for (let now = lostAt; now <= lostAt + 400 * s; now += interval) {
+      const action = decide(now, st, policy);
+      if (action === 'presence-grace') {
+        st.presenceGraceUntil = 0;
+        events.push([action, now - lostAt]);
+      } else if (action !== 'none') {
+        events.push([action, now - lostAt]);
+        break;
+      }
+    }
+    expect(events).toEqual([['presence-grace', 60 * s], ['resume-timeout', 300 * s]]);
   });
 });

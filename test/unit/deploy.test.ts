@@ -45,7 +45,7 @@ interface Rule {
 
 /** Every metric name a fresh registry exports, with the series names a histogram adds. */
 async function exportedNames(): Promise<Set<string>> {
-  const metrics = new Metrics({ sessions: () => [], sendQueueBytes: () => 0, bytes: () => [] });
+  const metrics = new Metrics({ sessions: () => [], sendQueueBytes: () => 0, bytes: () => [], smSessions: () => ({ active: 0, hibernated: 0 }) });
   const names = new Set<string>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     names.add(m.name);

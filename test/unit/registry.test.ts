@@ -4,7 +4,7 @@ import { Session } from '../../src/sessions/session';
 import { parseJid } from '../../src/xmpp/jid';
 
 const policy = loadConfig({ env: {} }).watchdog.c2s;
-const host = { sessionClosed: () => undefined, stanzaCounter: () => ({ inc: () => undefined }) };
+const host = { sessionClosed: () => undefined, sessionHibernated: () => undefined, stanzaCounter: () => ({ inc: () => undefined }) };
 
 describe('SessionRegistry', () => {
   it('knows every session by id and kind from accept, by JID once bound, by domain for a server peer', () => {

@@ -11,7 +11,7 @@ import { parseJid, type Jid } from '../../src/xmpp/jid';
 import { MemoryTransport } from '../helpers/memory-transport';
 
 const config = loadConfig({ env: {}, overrides: { domain: 'localhost', log: { level: 'silent' } } });
-const host = { sessionClosed: () => undefined, stanzaCounter: () => ({ inc: () => undefined }) };
+const host = { sessionClosed: () => undefined, sessionHibernated: () => undefined, stanzaCounter: () => ({ inc: () => undefined }) };
 const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
 
 interface Client {

@@ -20,7 +20,7 @@ function connection(events: Partial<ConnectionEvents> = {}): { conn: Connection;
 
 function session() {
   const ended: { reason: CloseReason; unconfirmed: Unconfirmed[] }[] = [];
-  const host = { sessionClosed: (_s: Session, reason: CloseReason, unconfirmed: Unconfirmed[]) => ended.push({ reason, unconfirmed }), stanzaCounter: () => ({ inc: () => undefined }) };
+  const host = { sessionClosed: (_s: Session, reason: CloseReason, unconfirmed: Unconfirmed[]) => ended.push({ reason, unconfirmed }), sessionHibernated: () => undefined, stanzaCounter: () => ({ inc: () => undefined }) };
   const first = connection({ onReceived: (now: number) => s.received(now) });
   const s: Session = new Session('c2s', first.conn, policy, host);
   s.state = 'active';
