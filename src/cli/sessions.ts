@@ -64,8 +64,8 @@ export function formatTable(sessions: SessionInfo[]): string[] {
     remote(s.remoteAddress, s.remotePort),
     `${s.idleSeconds.toFixed(1)}s`,
     s.probePendingSeconds === null ? 'none' : `pending ${s.probePendingSeconds.toFixed(1)}s`,
-    `${s.sendQueueBytes}B`,
-    s.state,
+    s.sm ? `${s.sendQueueBytes}B, ${s.sm.unacked} unacked` : `${s.sendQueueBytes}B`,
+    s.sm?.resumeLeftSeconds != null ? `hibernated, resumable for ${s.sm.resumeLeftSeconds.toFixed(1)}s` : s.state,
   ]);
   const widths = COLUMNS.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i].length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
@@ -73,6 +73,7 @@ export function formatTable(sessions: SessionInfo[]): string[] {
 }
 
 function remote(address: string, port: number): string {
+  if (address === '') return '-'; // hibernated: no connection
   const host = address.startsWith('::ffff:') ? address.slice(7) : address;
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

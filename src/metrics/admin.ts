@@ -22,6 +22,11 @@ export interface SessionInfo {
   probePendingSeconds: number | null;
   /** Bytes waiting to be written to the peer. */
   sendQueueBytes: number;
+  /**
+   * XEP-0198, once enabled: stanzas sent and not acked (all of them held for a resume while hibernated),
+   * and for a hibernated session the seconds left to resume it. null without stream management.
+   */
+  sm: { resumable: boolean; unacked: number; resumeLeftSeconds: number | null } | null;
   bytesIn: number;
   bytesOut: number;
 }
@@ -113,6 +118,7 @@ function sessionInfo(s: Session, now: number): SessionInfo {
     connectedSeconds: seconds(now - s.acceptedAt),
     probePendingSeconds: s.probeSentAt > 0 ? seconds(now - s.probeSentAt) : null,
     sendQueueBytes: s.pendingBytes,
+    sm: s.sm ? { resumable: s.sm.resumable, unacked: s.sm.queue.length, resumeLeftSeconds: s.hibernatedUntil > 0 ? seconds(s.hibernatedUntil - now) : null } : null,
     bytesIn: s.bytesIn,
     bytesOut: s.bytesOut,
   };

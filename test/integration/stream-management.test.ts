@@ -28,6 +28,8 @@ async function settled(c: TestClient): Promise<void> {
 /** Logged in with SM enabled and resumable; returns the client and its resume id. */
 async function smLogin(name: string, resource = 'phone', attrs = "resume='true'"): Promise<{ c: TestClient; id: string }> {
   const c = await login(name, resource);
+  // Initial presence comes back to its sender: wait for it, so that what is counted from <enabled/> is known.
+  await c.waitFor((el) => el.name === 'presence' && el.attrs.from === c.jid);
   const enabled = await c.enableSm(attrs);
   expect(enabled.name).toBe('enabled');
   return { c, id: enabled.attrs.id as string };
@@ -124,6 +126,11 @@ describe('resumption', () => {
     await eventually(() => srv.server.ctx.registry.getByFullJid(alice.jid)?.state === 'detached');
     for (const n of [4, 5, 6]) bob.send(`<message to='${alice.jid}' type='chat'><body>m${n}</body></message>`);
     await settled(bob);
+    // `vigil sessions` reads this: the session waits, holding the three unacked and the three queued.
+    const report = (await (await fetch(`http://127.0.0.1:${srv.httpPort}/admin/sessions`)).json()) as { sessions: { jid: string; state: string; sm: { unacked: number; resumeLeftSeconds: number } | null }[] };
+    const waiting = report.sessions.find((x) => x.jid === alice.jid);
+    expect(waiting).toMatchObject({ state: 'detached', sm: { unacked: 6 } });
+    expect(waiting!.sm!.resumeLeftSeconds).toBeGreaterThan(0);
     // The client says it handled two of the three it saw: the third is owed again, then the three queued.
     const { client, reply } = await TestClient.resume(srv.port, a, id, 2);
     expect(reply.name).toBe('resumed');

@@ -152,9 +152,10 @@ describe('admin endpoint access', () => {
 describe('vigil sessions output', () => {
   const session = (jid: string | null, idleSeconds: number, extra: Partial<SessionInfo> = {}): SessionInfo => ({
     id: `id-${jid}`, kind: 'c2s', jid, state: jid ? 'active' : 'negotiating', authenticated: jid !== null, remoteAddress: '::ffff:192.0.2.1', remotePort: 40001,
-    idleSeconds, connectedSeconds: 100, probePendingSeconds: null, sendQueueBytes: 0, bytesIn: 10, bytesOut: 20, ...extra,
+    idleSeconds, connectedSeconds: 100, probePendingSeconds: null, sendQueueBytes: 0, sm: null, bytesIn: 10, bytesOut: 20, ...extra,
   });
   const list = [session('bob@x/1', 5), session(null, 12), session('alice@x/2', 130, { probePendingSeconds: 10, sendQueueBytes: 2048 })];
+  const phone = session('carol@x/phone', 200, { state: 'detached', remoteAddress: '', remotePort: 0, sm: { resumable: true, unacked: 3, resumeLeftSeconds: 100 } });
 
   it('sorts by idle time (most idle first) or by JID (unbound last)', () => {
     expect(sortSessions(list, 'idle').map((s) => s.jid)).toEqual(['alice@x/2', null, 'bob@x/1']);
@@ -168,6 +169,15 @@ describe('vigil sessions output', () => {
       '(not authenticated)  c2s   192.0.2.1:40001  12.0s   none           0B     negotiating',
       'bob@x/1              c2s   192.0.2.1:40001  5.0s    none           0B     active',
       '3 sessions',
+    ]);
+  });
+
+  it('shows a hibernated session with its unacked stanzas and the time left to resume it', () => {
+    expect(formatTable([phone, session('bob@x/1', 5, { sm: { resumable: false, unacked: 0, resumeLeftSeconds: null } })])).toEqual([
+      'JID            KIND  REMOTE           IDLE    PROBE  QUEUE          STATE',
+      'carol@x/phone  c2s   -                200.0s  none   0B, 3 unacked  hibernated, resumable for 100.0s',
+      'bob@x/1        c2s   192.0.2.1:40001  5.0s    none   0B, 0 unacked  active',
+      '2 sessions',
     ]);
   });
 });
