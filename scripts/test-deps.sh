@@ -2,6 +2,7 @@
 # What the test suite needs beyond npm, installed from Debian's packages when missing: `npm test` runs this
 # first (pretest), and .ci/run calls it too, so a fresh machine needs nothing done by hand.
 #   python3-slixmpp  a client nobody here wrote (interop tests)
+#   python3-aioxmpp  another one, for the stream management interop tests
 #   iproute2         ss (no socket lingers) and ip netns (the chaos test cuts a link for real)
 #   systemd          systemd-analyze verify on our unit
 #   prometheus       promtool checks the alert rules and their unit tests
@@ -10,6 +11,7 @@ set -euo pipefail
 
 need=()
 /usr/bin/python3 -c 'import slixmpp' 2>/dev/null || need+=(python3 python3-slixmpp)
+(cd / && /usr/bin/python3 -c 'import aioxmpp') 2>/dev/null || need+=(python3 python3-aioxmpp)
 command -v ss >/dev/null && command -v ip >/dev/null || need+=(iproute2)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v promtool >/dev/null || need+=(prometheus)

@@ -110,6 +110,10 @@ export class C2SStream implements ConnectionEvents, SmStream {
     if (this.session.conn === this.conn) this.session.close('peer-closed');
   }
 
+  onTransportEnd(): void {
+    if (this.session.conn === this.conn) this.session.lost('peer-closed');
+  }
+
   onError(condition: ParseErrorCondition, text: string): void {
     if (this.session.conn === this.conn) this.session.close(condition === 'policy-violation' ? 'policy-violation' : 'error', { condition, text });
   }

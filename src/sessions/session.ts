@@ -269,7 +269,8 @@ export class Session implements WatchState {
     if (!sm?.resumable || this.state !== 'active' || !this.jid) return this.close(reason, detail);
     const now = Date.now();
     const conn = this.detach();
-    if (conn && !conn.closed) conn.close(streamError(detail.condition ?? CONDITION_FOR[reason] ?? 'connection-timeout', detail.text));
+    const condition = detail.condition ?? CONDITION_FOR[reason];
+    if (conn && !conn.closed) conn.close(condition ? streamError(condition, detail.text) : undefined);
     this.hibernatedUntil = now + sm.resumeTimeout;
     this.presenceGraceUntil = this.im.available ? now + sm.settings.presenceGrace : 0;
     this.probeSentAt = 0;

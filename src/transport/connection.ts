@@ -8,6 +8,11 @@ import type { Transport } from './transport.js';
 export interface ConnectionEvents extends StreamHandler {
   /** Bytes arrived from the peer, before they are parsed: the watchdog's proof of life. */
   onReceived(now: number): void;
+  /**
+   * The peer ended the transport (a FIN) without closing the stream first: the connection is lost, not
+   * closed (a clean close is `</stream:stream>`, the parser's onStreamEnd).
+   */
+  onTransportEnd(): void;
   /** The transport is gone, for whatever reason; called exactly once. */
   onClosed(): void;
 }
@@ -264,7 +269,7 @@ export class Connection {
   }
 
   private readonly onEnd = (): void => {
-    if (!this.closing) this.events.onStreamEnd();
+    if (!this.closing) this.events.onTransportEnd();
   };
 
   private readonly onClose = (): void => {

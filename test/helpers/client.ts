@@ -222,6 +222,12 @@ export class TestClient {
     }
   }
 
+  /** End the TCP connection (a FIN) without closing the stream: a connection lost, not a session closed. */
+  async endSocket(): Promise<void> {
+    this.socket.end();
+    await this.closed;
+  }
+
   /** Vanish without a word (RST). */
   destroy(): void {
     try {

@@ -147,6 +147,20 @@ describe('resumption', () => {
     await Promise.all([client.close(), bob.close()]);
   });
 
+  it('hibernates on a FIN without </stream:stream>, but ends the session on a clean stream close', async () => {
+    const [[a]] = await users('fin');
+    const { c: finned, id } = await smLogin(a, 'fin');
+    await finned.endSocket();
+    await eventually(() => srv.server.ctx.registry.getByFullJid(finned.jid)?.state === 'detached');
+    const { client, reply } = await TestClient.resume(srv.port, a, id, 0);
+    expect(reply.name).toBe('resumed');
+    await client.close();
+    await eventually(() => srv.server.ctx.registry.getByFullJid(finned.jid) === undefined);
+    const { client: after, reply: gone } = await TestClient.resume(srv.port, a, id, 0);
+    expect(gone.name).toBe('failed');
+    await after.close();
+  });
+
   it('takes a resume on a new connection while the old one still looks alive, and closes the old one', async () => {
     const [[a]] = await users('twice');
     const { c: old, id } = await smLogin(a);

@@ -4,7 +4,7 @@ import { XmlStreamFraming } from '../../src/framing/xml-stream';
 import { Connection, type ConnectionEvents } from '../../src/transport/connection';
 import { TcpTransport } from '../../src/transport/tcp';
 
-const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
+const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onTransportEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
 const turn = () => new Promise((r) => setImmediate(r));
 
 describe('a TCP connection whose reading paused below the socket high-water mark', () => {

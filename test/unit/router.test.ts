@@ -12,7 +12,7 @@ import { MemoryTransport } from '../helpers/memory-transport';
 
 const config = loadConfig({ env: {}, overrides: { domain: 'localhost', log: { level: 'silent' } } });
 const host = { sessionClosed: () => undefined, sessionHibernated: () => undefined, stanzaCounter: () => ({ inc: () => undefined }) };
-const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
+const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onTransportEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
 
 interface Client {
   session: Session;

@@ -8,7 +8,7 @@ import { Connection, type ConnectionEvents } from '../../src/transport/connectio
 import { MemoryTransport } from '../helpers/memory-transport';
 
 const policy = loadConfig({ env: {} }).watchdog.c2s;
-const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
+const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onTransportEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
 
 function connection(events: Partial<ConnectionEvents> = {}): { conn: Connection; t: MemoryTransport } {
   const t = new MemoryTransport();

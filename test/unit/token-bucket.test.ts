@@ -68,7 +68,7 @@ describe('SessionShaper', () => {
 });
 
 describe('Connection with a shaper', () => {
-  const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
+  const ignore: ConnectionEvents = { onStreamStart: () => undefined, onStanza: () => undefined, onStreamEnd: () => undefined, onTransportEnd: () => undefined, onError: () => undefined, onReceived: () => undefined, onClosed: () => undefined };
 
   /** A transport whose send queue the test sets, to hold back-pressure on or off. */
   class Backlogged extends MemoryTransport {
