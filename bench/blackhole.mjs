@@ -47,7 +47,7 @@ const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
 const config = loadConfig({
   env: {},
   overrides: {
-    listeners: { c2s: { host: hostIp, port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+    listeners: { c2s: { host: hostIp, port: 0 }, websocket: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
     storage: { path: join(dir, 'vigil.sqlite') },
     // A thousand clients from one namespace address: the per-address limits would refuse most of them.
     c2s: { allowPlainWithoutTls: true, rate: { stanzasPerSecond: 0, bytesPerSecond: 0 } },

@@ -47,7 +47,7 @@ async function serve() {
     env: {},
     overrides: {
       domain: DOMAIN,
-      listeners: { c2s: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+      listeners: { c2s: { host: '127.0.0.1', port: 0 }, websocket: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
       storage: { driver: 'sqlite', path: join(dir, 'vigil.sqlite') },
       c2s: { allowPlainWithoutTls: true },
       log: { level: 'silent' },

@@ -4,7 +4,7 @@ import type { SecureContext } from 'node:tls';
 import { AuthThrottle } from './c2s/auth-throttle.js';
 import { IpLimits } from './c2s/rate-limit.js';
 import { C2SStream, type C2SHost } from './c2s/stream.js';
-import type { Config, ConnectionKind } from './config/types.js';
+import { CONNECTION_KINDS, type Config, type ConnectionKind } from './config/types.js';
 import type { Context } from './context.js';
 import { installCarbons } from './features/carbons.js';
 import { installDisco } from './features/disco.js';
@@ -30,7 +30,9 @@ import type { Storage } from './storage/storage.js';
 import { connectionOptions, type Connection } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
 import type { Transport } from './transport/transport.js';
+import type { WebSocketTransport } from './transport/websocket.js';
 import { Watchdog } from './watchdog/watchdog.js';
+import { WebSocketListener } from './websocket/listener.js';
 
 export interface ServerOptions {
   config: Config;
@@ -54,6 +56,7 @@ export class Server implements C2SHost {
   readonly authThrottle: AuthThrottle;
   readonly resumptions = new Resumptions();
   private c2sListener: TcpServer | undefined;
+  private websocketListener: WebSocketListener | undefined;
   private httpListener: HttpServer | undefined;
   private readonly closedBytes = new Map<string, number>();
   private stopping = false;
@@ -111,22 +114,24 @@ export class Server implements C2SHost {
   }
 
   /** Bound listening addresses, once started. */
-  get addresses(): { c2s: number; http: number } {
+  get addresses(): { c2s: number; websocket: number; http: number } {
     const port = (s: TcpServer | HttpServer | undefined) => {
       const a = s?.address();
       return a && typeof a === 'object' ? a.port : 0;
     };
-    return { c2s: port(this.c2sListener), http: port(this.httpListener) };
+    return { c2s: port(this.c2sListener), websocket: port(this.websocketListener?.http), http: port(this.httpListener) };
   }
 
   async start(): Promise<void> {
     const { config } = this;
     this.c2sListener = createTcpServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.acceptSocket(socket));
     await listen(this.c2sListener, config.listeners.c2s.port, config.listeners.c2s.host);
+    this.websocketListener = new WebSocketListener(this.ctx, this.tls, (transport) => this.acceptWebSocket(transport));
+    await this.websocketListener.listen(config.listeners.websocket.port, config.listeners.websocket.host);
     this.httpListener = createHttpServer({ metrics: this.ctx.metrics, ready: () => !this.stopping && this.c2sListener?.listening === true, extra: adminRoutes(this.ctx) });
     await listen(this.httpListener, config.listeners.http.port, config.listeners.http.host);
     this.watchdog.start();
-    this.ctx.log.info({ event: 'server.started', domain: config.domain, c2s: this.addresses.c2s, http: this.addresses.http }, 'Vigil is serving');
+    this.ctx.log.info({ event: 'server.started', domain: config.domain, ...this.addresses }, 'Vigil is serving');
   }
 
   /** Apply a new configuration to everything live: policies, limits, the watchdog interval. */
@@ -148,7 +153,7 @@ export class Server implements C2SHost {
     if (this.stopping) return;
     this.stopping = true;
     this.watchdog.stop();
-    const closing = closeListener(this.c2sListener);
+    const closing = Promise.all([closeListener(this.c2sListener), this.websocketListener?.close()]);
     const sessions = [...this.ctx.registry.all()];
     for (const s of sessions) s.close('shutdown', { text: 'the server is shutting down' });
     await this.offline.flushed();
@@ -209,7 +214,7 @@ export class Server implements C2SHost {
   }
 
   /** A stream on any transport; the listeners call this, and tests drive it with transports of their own. */
-  accept(transport: Transport): Session | undefined {
+  accept(transport: Transport, kind: 'c2s' | 'websocket' = 'c2s'): Session | undefined {
     if (this.stopping) {
       transport.reset();
       return undefined;
@@ -217,16 +222,21 @@ export class Server implements C2SHost {
     // Refused before any byte is read or any state is kept: what makes a flood of connections cheap to turn away.
     const refused = this.ipLimits.admit(transport.remoteAddress, Date.now());
     if (refused) {
-      this.ctx.metrics.connectionsRefused.inc({ kind: 'c2s', reason: refused });
+      this.ctx.metrics.connectionsRefused.inc({ kind, reason: refused });
       transport.reset();
       return undefined;
     }
-    const stream = new C2SStream(transport, this);
+    const stream = new C2SStream(transport, this, kind);
     this.ipLimits.opened(stream.session, transport.remoteAddress);
     this.connections.add(stream.conn);
     this.ctx.registry.add(stream.session);
-    this.ctx.metrics.connectionsAccepted.inc({ kind: 'c2s' });
+    this.ctx.metrics.connectionsAccepted.inc({ kind });
     return stream.session;
+  }
+
+  private acceptWebSocket(transport: WebSocketTransport): void {
+    if (this.stopping) return transport.reset();
+    this.accept(transport, 'websocket');
   }
 
   private acceptSocket(socket: Socket): void {
@@ -243,7 +253,7 @@ export class Server implements C2SHost {
       const key = `${s.kind} ${s.state}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
-    for (const kind of ['c2s'] as ConnectionKind[]) for (const state of ['negotiating', 'active', 'detached']) if (!counts.has(`${kind} ${state}`)) counts.set(`${kind} ${state}`, 0);
+    for (const kind of CONNECTION_KINDS) for (const state of ['negotiating', 'active', 'detached']) if (!counts.has(`${kind} ${state}`)) counts.set(`${kind} ${state}`, 0);
     for (const [key, n] of counts) {
       const [kind, state] = key.split(' ');
       yield [kind, state, n];

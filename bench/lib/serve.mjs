@@ -19,7 +19,7 @@ process.once('message', async ({ config: overrides, users, prefix, password }) =
     env: {},
     overrides: {
       domain: 'localhost',
-      listeners: { c2s: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+      listeners: { c2s: { host: '127.0.0.1', port: 0 }, websocket: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
       storage: { driver: 'sqlite', path: join(dir, 'vigil.sqlite') },
       c2s: { allowPlainWithoutTls: true },
       log: { level: 'silent' },

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import type { Context } from '../context.js';
+import type { Framing } from '../framing/framing.js';
+import { WebSocketFraming } from '../framing/websocket.js';
 import { XmlStreamFraming } from '../framing/xml-stream.js';
 import { Session, type SessionHost } from '../sessions/session.js';
 import { Connection, connectionOptions, type ConnectionEvents } from '../transport/connection.js';
@@ -60,14 +62,16 @@ export class C2SStream implements ConnectionEvents, SmStream {
   private sasl: { mechanism: SaslMechanism; name: Mechanism; busy: boolean } | undefined;
   private authFailures = 0;
 
-  constructor(transport: Transport, private readonly host: C2SHost) {
+  /** `websocket`: RFC 7395 framing on a WebSocket transport; the negotiation after it is the same. */
+  constructor(transport: Transport, private readonly host: C2SHost, readonly kind: 'c2s' | 'websocket' = 'c2s') {
     const { config } = host.ctx;
-    const policy = config.watchdog.c2s;
-    const shaper = SessionShaper.for(config, transport.remoteAddress, Date.now(), (limit) => host.ctx.metrics.rateLimited.inc({ kind: 'c2s', limit }));
-    const framing = new XmlStreamFraming(shaper ? countingStanzas(this, shaper) : this, config.c2s.maxStanzaSize);
+    const policy = config.watchdog[kind];
+    const shaper = SessionShaper.for(config, transport.remoteAddress, Date.now(), (limit) => host.ctx.metrics.rateLimited.inc({ kind, limit }));
+    const handler = shaper ? countingStanzas(this, shaper) : this;
+    const framing: Framing = kind === 'websocket' ? new WebSocketFraming(handler, config.c2s.maxStanzaSize) : new XmlStreamFraming(handler, config.c2s.maxStanzaSize);
     const fallback = { xmlns: NS.CLIENT, from: config.domain };
     this.conn = new Connection(transport, framing, this, { ...connectionOptions(policy), shaper }, fallback);
-    this.session = new Session('c2s', this.conn, policy, host);
+    this.session = new Session(kind, this.conn, policy, host);
     this.stage = host.tls && transport.startTls ? 'pre-tls' : 'pre-auth';
   }
 
@@ -78,14 +82,17 @@ export class C2SStream implements ConnectionEvents, SmStream {
   // Stream callbacks
 
   onStreamStart(header: StreamHeader): void {
-    const { domain } = this.ctx.config;
+    const { domain, websocket } = this.ctx.config;
+    const framing = this.conn.framing;
     this.openStream();
-    if (header.local !== 'stream' || header.uri !== NS.STREAM) return this.fail('invalid-namespace', 'the stream element must be <stream:stream> in http://etherx.jabber.org/streams');
-    if (header.attrs.xmlns !== NS.CLIENT) return this.fail('invalid-namespace', 'the default namespace of a client stream is jabber:client');
+    if (header.local !== framing.opening.local || header.uri !== framing.opening.uri) return this.fail('invalid-namespace', `the stream opens with ${framing.opening.name}`);
+    if (framing.declaresContent && header.attrs.xmlns !== NS.CLIENT) return this.fail('invalid-namespace', 'the default namespace of a client stream is jabber:client');
     const to = header.attrs.to;
     if (to !== undefined && to.toLowerCase() !== domain) return this.fail('host-unknown', `this server serves ${domain}`);
     const version = header.attrs.version;
     if (version === undefined || !/^1\.\d+$/.test(version)) return this.fail('unsupported-version', 'XMPP 1.0 streams only');
+    // Draining this node (RFC 7395 §3.6.1): the client is sent to another before anything is negotiated.
+    if (this.kind === 'websocket' && websocket.seeOtherUri) return this.session.close('redirected', { seeOtherUri: websocket.seeOtherUri });
     this.conn.send(this.features());
   }
 

@@ -10,13 +10,14 @@ const WIDTH = 100;
 
 /** What a group is for; the schema documents only leaves. Keyed by dotted group path. */
 const GROUP_NOTES: Record<string, string> = {
-  listeners: 'Sockets Vigil listens on: c2s for XMPP clients, http for /metrics, /healthz, /readyz and the admin endpoints.',
+  listeners: 'Sockets Vigil listens on: c2s for XMPP clients over TCP, websocket for web clients (RFC 7395, usually behind nginx), http for /metrics, /healthz, /readyz and the admin endpoints.',
+  websocket: 'XMPP over WebSocket: the proxies trusted for X-Forwarded-*, the URL published by discovery, and draining. Each WebSocket message is bounded by c2s.maxStanzaSize (plus 4 KiB, so the parser refuses one just over with <policy-violation/>).',
   tls: 'Certificates for STARTTLS.',
   storage: 'Where accounts, rosters and offline messages are kept.',
   c2s: 'Client-to-server streams: stanza size, authentication, offline messages.',
   sm: 'XEP-0198 stream management for clients: acks, resumption after a lost connection, and what a hibernated session keeps. SIGHUP applies the queue and ack settings to live sessions; a session keeps the resume window it negotiated.',
   watchdog:
-    'Dead-peer detection, with one policy per connection kind; the one kind so far is c2s (clients over TCP). ' +
+    'Dead-peer detection, with one policy per connection kind: c2s (clients over TCP) and websocket (clients over WebSocket). ' +
     'SIGHUP reloads these policies without a restart.',
   limits: 'Capacity the server is sized for.',
   shutdown: 'Graceful shutdown.',

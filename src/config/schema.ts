@@ -25,11 +25,16 @@ export interface OptionTree {
   readonly [key: string]: Option | OptionTree;
 }
 
-export const PROBES = ['xmpp-ping', 'whitespace', 'none'] as const;
+/** Probes each kind may use: whitespace only on XML streams (RFC 7395 forbids it on WebSocket), ping frames only on WebSocket. */
+export const XML_STREAM_PROBES = ['xmpp-ping', 'whitespace', 'none'] as const;
+export const WEBSOCKET_PROBES = ['websocket-ping', 'xmpp-ping', 'none'] as const;
 
-interface PolicyDefaults {
+interface PolicyDefaults<P extends readonly string[]> {
+  probes: P;
+  probeDoc: string;
+  keepaliveDoc: string;
   probeAfter: string;
-  probe: (typeof PROBES)[number];
+  probe: P[number];
   probeTimeout: string;
   maxIdle: string;
   keepaliveAfter: string;
@@ -47,7 +52,7 @@ interface PolicyDefaults {
  * Only kinds that have a transport get a policy here: the docs are generated from this, and must not
  * promise a stream Vigil cannot accept yet.
  */
-function policySchema(kind: string, d: PolicyDefaults) {
+function policySchema<P extends readonly string[]>(kind: string, d: PolicyDefaults<P>) {
   const env = (key: string) => `VIGIL_WATCHDOG_${kind.toUpperCase()}_${key}`;
   return {
     probeAfter: {
@@ -55,8 +60,8 @@ function policySchema(kind: string, d: PolicyDefaults) {
       format: 'duration', default: d.probeAfter, env: env('PROBE_AFTER'),
     },
     probe: {
-      doc: 'How to probe: xmpp-ping (XEP-0199 iq; any reply, result or error, proves life; none within probeTimeout closes the stream), whitespace (a single space, which asks for no answer: it only makes TCP notice a dead peer, so probeTimeout does not apply and maxIdle bounds the wait), or none.',
-      format: PROBES, default: d.probe, env: env('PROBE'),
+      doc: d.probeDoc,
+      format: d.probes, default: d.probe, env: env('PROBE'),
     },
     probeTimeout: {
       doc: 'Close with reason probe-timeout when nothing has been received within this long after an xmpp-ping probe was sent. 30 s lets a phone on a poor link answer (ejabberd waits 32 s).',
@@ -67,7 +72,7 @@ function policySchema(kind: string, d: PolicyDefaults) {
       format: 'duration', default: d.maxIdle, env: env('MAX_IDLE'),
     },
     keepaliveAfter: {
-      doc: 'Send a keepalive (a single space) when nothing has been sent for this long, so NATs and L4 balancers keep the flow. 0 turns it off: the default, since TCP clients keep their own flows alive. A keepalive proves nothing about the peer; only received bytes do.',
+      doc: d.keepaliveDoc,
       format: 'duration', default: d.keepaliveAfter, env: env('KEEPALIVE_AFTER'),
     },
     unauthenticatedTimeout: {
@@ -93,8 +98,26 @@ function policySchema(kind: string, d: PolicyDefaults) {
   } as const;
 }
 
-const c2sDefaults: PolicyDefaults = {
+const SM_PROBE = ' With stream management enabled the probe is <r/> whatever is set here, and only <a/> answers it.';
+
+const c2sDefaults: PolicyDefaults<typeof XML_STREAM_PROBES> = {
+  probes: XML_STREAM_PROBES,
+  probeDoc: 'How to probe: xmpp-ping (XEP-0199 iq; any reply, result or error, proves life; none within probeTimeout closes the stream), whitespace (a single space, which asks for no answer: it only makes TCP notice a dead peer, so probeTimeout does not apply and maxIdle bounds the wait), or none.' + SM_PROBE,
+  keepaliveDoc: 'Send a keepalive (a single space) when nothing has been sent for this long, so NATs and L4 balancers keep the flow. 0 turns it off: the default, since TCP clients keep their own flows alive. A keepalive proves nothing about the peer; only received bytes do.',
   probeAfter: '120s', probe: 'xmpp-ping', probeTimeout: '30s', maxIdle: '0', keepaliveAfter: '0',
+  unauthenticatedTimeout: '30s', writeStallTimeout: '30s', maxSendQueue: '1MiB', closeTimeout: '5s', tcpKeepAlive: '60s',
+};
+
+/**
+ * Browsers behind proxies. keepaliveAfter 25 s sends a ping frame under every common proxy's idle limit
+ * (nginx proxy_read_timeout 60 s, many balancers 30 s); each pong is received traffic, so a live page is never
+ * probed, and a closed laptop lid (no pong) is probed at 60 s of silence and closed 30 s later.
+ */
+const websocketDefaults: PolicyDefaults<typeof WEBSOCKET_PROBES> = {
+  probes: WEBSOCKET_PROBES,
+  probeDoc: 'How to probe: websocket-ping (a ping frame, which the browser answers with a pong even when a background tab is throttled and its scripts sleep; no pong within probeTimeout closes the stream), xmpp-ping (XEP-0199, answered by the page\'s script), or none. Never whitespace: RFC 7395 forbids it.' + SM_PROBE,
+  keepaliveDoc: 'Send a WebSocket ping frame when nothing has been sent for this long, so proxies that cut silent upgraded connections (nginx after proxy_read_timeout, 60 s by default) keep it. 25 s is under every common proxy\'s limit. 0 turns it off.',
+  probeAfter: '60s', probe: 'websocket-ping', probeTimeout: '30s', maxIdle: '0', keepaliveAfter: '25s',
   unauthenticatedTimeout: '30s', writeStallTimeout: '30s', maxSendQueue: '1MiB', closeTimeout: '5s', tcpKeepAlive: '60s',
 };
 
@@ -104,6 +127,12 @@ export const schema = {
     c2s: {
       host: { doc: 'Address the client listener binds; 0.0.0.0 or :: for every address.', format: String, default: '::', env: 'VIGIL_LISTENERS_C2S_HOST' },
       port: { doc: 'Client-to-server port (RFC 6120; STARTTLS on this port).', format: 'port-number', default: 5222, env: 'VIGIL_LISTENERS_C2S_PORT' },
+    },
+    websocket: {
+      host: { doc: 'Address the WebSocket listener (RFC 7395, with XEP-0156 discovery) binds; 0.0.0.0 or :: for every address. Usually behind a TLS-terminating proxy such as nginx (deploy/nginx/vigil.conf).', format: String, default: '::', env: 'VIGIL_LISTENERS_WEBSOCKET_HOST' },
+      port: { doc: 'WebSocket port. It also serves /.well-known/host-meta and /.well-known/host-meta.json.', format: 'port-number', default: 5281, env: 'VIGIL_LISTENERS_WEBSOCKET_PORT' },
+      path: { doc: 'The path WebSocket clients connect to; anything else is 404.', format: String, default: '/xmpp-websocket', env: 'VIGIL_LISTENERS_WEBSOCKET_PATH' },
+      tls: { doc: 'Serve wss:// with the tls.* certificate. Off by default: the proxy in front terminates TLS and says so with X-Forwarded-Proto (see websocket.trustedProxies).', format: Boolean, default: false, env: 'VIGIL_LISTENERS_WEBSOCKET_TLS' },
     },
     http: {
       host: { doc: 'Address of the HTTP listener for /metrics, /healthz and /readyz. Loopback by default: metrics are not for the world.', format: String, default: '127.0.0.1', env: 'VIGIL_LISTENERS_HTTP_HOST' },
@@ -196,6 +225,20 @@ export const schema = {
       },
     },
   },
+  websocket: {
+    trustedProxies: {
+      doc: 'Comma-separated addresses or CIDRs of the proxies in front of the WebSocket listener. Only from these peers do X-Forwarded-For (the client address: rate limits, logs) and X-Forwarded-Proto: https (the client reached the proxy over TLS, so PLAIN and SCRAM are offered) count; from anyone else they are ignored. Loopback by default, for nginx on the same host; empty trusts no one.',
+      format: String, default: '127.0.0.0/8, ::1/128', env: 'VIGIL_WEBSOCKET_TRUSTED_PROXIES',
+    },
+    publicUrl: {
+      doc: 'The URL clients use to reach the WebSocket endpoint, as the proxy publishes it; listed in /.well-known/host-meta (XEP-0156). Empty: wss://<domain>/xmpp-websocket.',
+      format: String, default: '', env: 'VIGIL_WEBSOCKET_PUBLIC_URL',
+    },
+    seeOtherUri: {
+      doc: 'When set, every new WebSocket stream is answered with <close see-other-uri=.../> (RFC 7395 §3.6.1), sending clients to another node: for draining this one. Empty: serve them.',
+      format: String, default: '', env: 'VIGIL_WEBSOCKET_SEE_OTHER_URI',
+    },
+  },
   sm: {
     enabled: {
       doc: 'Offer XEP-0198 stream management to clients: acks that make delivery exact, and resumption, so a phone that loses its network for a moment gets back its session and every message sent meanwhile, once, in order. With it on, the watchdog probes with <r/> and only <a/> answers.',
@@ -236,6 +279,7 @@ export const schema = {
       format: 'duration', default: '1s', env: 'VIGIL_WATCHDOG_INTERVAL', min: '100ms',
     },
     c2s: policySchema('c2s', c2sDefaults),
+    websocket: policySchema('websocket', websocketDefaults),
   },
   limits: {
     connectionsPerIp: {

@@ -11,16 +11,20 @@ export interface StreamOpen {
 }
 
 /**
- * How XMPP rides on a transport: an XML stream (RFC 6120 §4) now, RFC 7395's one element per WebSocket
- * message later. A framing owns its opening, its closing, its keepalive and the parsing of what arrives.
+ * How XMPP rides on a transport: an XML stream (RFC 6120 §4), or RFC 7395's one element per WebSocket
+ * message. A framing owns its opening, its closing, its keepalive and the parsing of what arrives.
  */
 export interface Framing {
+  /** The element that opens a stream on this framing: <stream:stream> or RFC 7395's <open/>. */
+  readonly opening: { readonly local: string; readonly uri: string; readonly name: string };
+  /** Whether the opening declares the content namespace (jabber:client) that the stream must check. */
+  readonly declaresContent: boolean;
   /** Our opening of the stream, as bytes to write. */
   open(attrs: StreamOpen): string;
   /** A stanza or nonza as it goes on this framing. */
   element(el: Element): string;
-  /** Our end of the stream. */
-  close(): string;
+  /** Our end of the stream; `seeOtherUri` sends the peer elsewhere where the framing can say so. */
+  close(seeOtherUri?: string): string;
   /** Something the peer's network sees as traffic and the peer's XMPP layer ignores. */
   keepalive(transport: Transport): void;
   /** Bytes from the transport, to the handler as stream events. */

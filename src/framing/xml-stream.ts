@@ -6,6 +6,8 @@ import type { Framing, StreamOpen } from './framing.js';
 
 /** RFC 6120 §4: one `<stream:stream>` document per direction, stanzas as its children. */
 export class XmlStreamFraming implements Framing {
+  readonly opening = { local: 'stream', uri: NS.STREAM, name: '<stream:stream>' };
+  readonly declaresContent = true;
   private readonly parser: StreamParser;
 
   constructor(handler: StreamHandler, maxStanzaSize: number) {

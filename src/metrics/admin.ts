@@ -42,7 +42,8 @@ export interface StatusReport {
   service: 'vigil';
   pid: number;
   domain: string;
-  listeners: { c2s: number; http: number };
+  /** Listening ports; websocket absent from a Vigil older than the WebSocket listener. */
+  listeners: { c2s: number; websocket?: number; http: number };
   uptimeSeconds: number;
   sessions: number;
   maxSessions: number;
@@ -130,7 +131,7 @@ function statusReport(ctx: Context, req: IncomingMessage): StatusReport {
     service: 'vigil',
     pid: process.pid,
     domain: config.domain,
-    listeners: { c2s: config.listeners.c2s.port, http: req.socket.localPort ?? config.listeners.http.port },
+    listeners: { c2s: config.listeners.c2s.port, websocket: config.listeners.websocket.port, http: req.socket.localPort ?? config.listeners.http.port },
     uptimeSeconds: Math.round(process.uptime()),
     sessions: ctx.registry.size,
     maxSessions: config.limits.maxSessions,

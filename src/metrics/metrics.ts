@@ -30,6 +30,7 @@ export class Metrics {
   readonly smQueueStanzas: Histogram;
   readonly smRedelivered: Counter;
   readonly carbons: Counter<'direction'>;
+  readonly websocketHandshakes: Counter<'result'>;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(collect: {
@@ -98,6 +99,7 @@ export class Metrics {
     this.smQueueStanzas = new Histogram({ name: 'vigil_sm_queue_stanzas', help: 'Unacked stanzas a session held when it hibernated.', registers, buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] });
     this.smRedelivered = new Counter({ name: 'vigil_sm_redelivered_total', help: 'Unacked stanzas sent again on a resumed stream.', registers });
     this.carbons = new Counter({ name: 'vigil_carbons_total', help: 'XEP-0280 carbon copies sent, by direction (received, sent).', labelNames: ['direction'], registers });
+    this.websocketHandshakes = new Counter({ name: 'vigil_websocket_handshakes_total', help: 'WebSocket upgrade requests, by result: ok, no-subprotocol (no xmpp in Sec-WebSocket-Protocol), not-found (another path), bad-handshake, error.', labelNames: ['result'], registers });
     this.offlineStored = new Counter({ name: 'vigil_offline_messages_stored_total', help: 'Messages stored for offline users (including salvaged ones).', registers });
     // What every session waits for when one request holds the event loop: the figure that shows an abuse.
     const loopDelay = this.loopDelay;

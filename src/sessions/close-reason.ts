@@ -4,7 +4,9 @@ export type CloseReason =
   | 'peer-closed' | 'error' | 'conflict' | 'shutdown' | 'policy-violation' | 'not-authorized'
   // Stream management: the unacked queue overflowed, a hibernated session was not resumed in time, or
   // its user had too many hibernated sessions.
-  | 'ack-queue-overflow' | 'resume-timeout' | 'hibernation-limit';
+  | 'ack-queue-overflow' | 'resume-timeout' | 'hibernation-limit'
+  // A WebSocket stream sent to another node (websocket.seeOtherUri).
+  | 'redirected';
 
 /** How a connection can be lost without a clean close: a resumable session hibernates instead of closing. */
 export type LossReason = 'peer-closed' | 'probe-timeout' | 'idle' | 'write-stall';

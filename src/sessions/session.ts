@@ -26,6 +26,8 @@ export interface SessionHost {
 export interface CloseDetail {
   condition?: StreamErrorCondition;
   text?: string;
+  /** Send the peer to another endpoint where the framing can say so (RFC 7395 <close see-other-uri/>). */
+  seeOtherUri?: string;
 }
 
 const CONDITION_FOR: Partial<Record<CloseReason, StreamErrorCondition>> = {
@@ -304,7 +306,7 @@ export class Session implements WatchState {
     this.closeReason = reason;
     this.closedAt = Date.now();
     const condition = detail.condition ?? CONDITION_FOR[reason];
-    if (this.conn && !this.conn.closed) this.conn.close(condition ? streamError(condition, detail.text) : undefined);
+    if (this.conn && !this.conn.closed) this.conn.close(condition ? streamError(condition, detail.text) : undefined, detail.seeOtherUri);
     else this.state = 'closed';
     this.host.sessionClosed(this, reason, this.ledger.take());
   }

@@ -3,7 +3,7 @@ import type { SecureContext } from 'node:tls';
 import type { WatchdogPolicy } from '../config/types.js';
 import type { Framing, StreamOpen } from '../framing/framing.js';
 import type { StreamHandler } from '../xmpp/parser.js';
-import type { Transport } from './transport.js';
+import type { EndReason, Transport } from './transport.js';
 
 export interface ConnectionEvents extends StreamHandler {
   /** Bytes arrived from the peer, before they are parsed: the watchdog's proof of life. */
@@ -73,7 +73,7 @@ export class Connection {
   /** `fallback` is the opening sent before a stream error when we never answered the peer's (RFC 6120 §4.9.1.1). */
   constructor(
     readonly transport: Transport,
-    private readonly framing: Framing,
+    readonly framing: Framing,
     private readonly events: ConnectionEvents,
     private options: ConnectionOptions,
     private readonly fallback: StreamOpen,
@@ -83,7 +83,7 @@ export class Connection {
     this.lastSentAt = now;
     this.shaper = options.shaper;
     transport.setKeepAlive(options.tcpKeepAlive);
-    transport.listen({ onData: this.onData, onEnd: this.onEnd, onClose: this.onClose, onDrain: this.onDrain });
+    transport.listen({ onData: this.onData, onEnd: this.onEnd, onClose: this.onClose, onDrain: this.onDrain, onAlive: this.onAlive, onUnusable: this.onUnusable });
   }
 
   get encrypted(): boolean {
@@ -139,14 +139,15 @@ export class Connection {
    * End the stream (a stream error first if given), half-close, and reset the transport if the peer has not
    * closed within closeTimeout: a dead peer must not leave an orphan in FIN_WAIT1/FIN_WAIT2.
    */
-  close(error?: Element): void {
+  close(error?: Element, seeOtherUri?: string): void {
     if (this.closing || this.closed) return;
     this.closing = true;
     if (this.writable) {
-      let text = this.opened ? '' : this.framing.open(this.fallback);
-      if (error) text += this.framing.element(error);
-      this.write(text + this.framing.close());
-      this.transport.end();
+      // One write each: on a WebSocket each is a message of its own (RFC 7395 §3.3.3).
+      if (!this.opened) this.write(this.framing.open(this.fallback));
+      if (error) this.write(this.framing.element(error));
+      this.write(this.framing.close(seeOtherUri));
+      this.transport.end(endReason(error));
     }
     this.closeTimer = setTimeout(() => this.reset(), this.options.closeTimeout);
     this.closeTimer.unref();
@@ -272,6 +273,17 @@ export class Connection {
     if (!this.closing) this.events.onTransportEnd();
   };
 
+  /** A pong: the peer is there, though it sent nothing to parse. */
+  private readonly onAlive = (): void => {
+    const now = Date.now();
+    this.lastReceivedAt = now;
+    this.events.onReceived(now);
+  };
+
+  private readonly onUnusable = (text: string): void => {
+    if (!this.closing) this.events.onError('unsupported-encoding', text);
+  };
+
   private readonly onClose = (): void => {
     if (this.closed) return;
     this.closed = true;
@@ -280,4 +292,12 @@ export class Connection {
     this.wakeDrainWaiters();
     this.events.onClosed();
   };
+}
+
+/** The WebSocket close code a stream error calls for: 1008 for a policy violation, 1000 otherwise. */
+function endReason(error: Element | undefined): EndReason {
+  if (!error) return 'normal';
+  if (error.getChild('policy-violation')) return 'policy-violation';
+  if (error.getChild('unsupported-encoding')) return 'unsupported-data';
+  return 'normal';
 }

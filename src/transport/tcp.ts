@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Transport, TransportEvents } from './transport.js';
 
-const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefined, onClose: () => undefined, onDrain: () => undefined };
+const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefined, onClose: () => undefined, onDrain: () => undefined, onAlive: () => undefined, onUnusable: () => undefined };
 
 /** One TCP socket, optionally upgraded to TLS by STARTTLS. */
 export class TcpTransport implements Transport {
@@ -125,6 +125,6 @@ export class TcpTransport implements Transport {
 }
 
 /** The TCP socket under a TLS one (Node keeps it as _parent), or the socket itself. */
-function tcpOf(socket: Socket): Socket {
+export function tcpOf(socket: Socket): Socket {
   return socket instanceof TLSSocket ? ((socket as unknown as { _parent?: Socket })._parent ?? socket) : socket;
 }

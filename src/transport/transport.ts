@@ -8,10 +8,17 @@ export interface TransportEvents {
   onClose(): void;
   /** Everything written so far has been taken by the peer's side (the send buffer emptied). */
   onDrain(): void;
+  /** The peer proved alive without sending data: a WebSocket pong. */
+  onAlive(): void;
+  /** The peer sent what cannot carry XMPP at all (a binary WebSocket frame): a stream error follows. */
+  onUnusable(text: string): void;
 }
 
+/** Why we end a transport, where it can say so (a WebSocket close code: 1000, 1008, 1003). */
+export type EndReason = 'normal' | 'policy-violation' | 'unsupported-data';
+
 /**
- * Bytes to and from one peer (a TCP or TLS socket now, a WebSocket later). It knows nothing of XML: the
+ * Bytes to and from one peer (a TCP or TLS socket, or a WebSocket). It knows nothing of XML: the
  * framing on top of it decides what the bytes mean. A transport owns write, end, reset, the bytes still
  * waiting to be written and when the peer last took some.
  */
@@ -28,8 +35,8 @@ export interface Transport {
   readonly ended: boolean;
   listen(events: TransportEvents): void;
   write(text: string): void;
-  /** Half-close after what was written: a FIN on TCP. */
-  end(): void;
+  /** Half-close after what was written: a FIN on TCP, a close frame on a WebSocket. */
+  end(reason?: EndReason): void;
   /** Tear down at once, with a RST where the transport has one. */
   reset(): void;
   /** Stop reading from the peer (its bytes wait in the kernel, and TCP's window tells it to slow down). */
@@ -39,4 +46,6 @@ export interface Transport {
   setKeepAlive(ms: number): void;
   /** Upgrade in place to TLS as the server (STARTTLS); absent where the transport cannot. */
   startTls?(context: SecureContext): void;
+  /** A ping the peer must answer (onAlive); absent where the transport has none. */
+  ping?(): void;
 }

@@ -41,7 +41,7 @@ export type Action = 'none' | 'probe' | 'keepalive' | 'presence-grace' | CloseAc
  *
  * Close reasons are checked in a fixed order, the first that applies wins. A probe counts as answered by any
  * proof of life after it was sent (in the same millisecond counts: a loopback peer answers that fast), or,
- * with stream management, by an ack. A whitespace probe asks for no answer, so it never times out on its
+ * with stream management, by an ack; a WebSocket ping by its pong. A whitespace probe asks for no answer, so it never times out on its
  * own: it only makes TCP notice a dead peer, and maxIdle bounds the rest. A hibernated session has no
  * connection to watch: only its resume window and its presence grace run.
  */
@@ -60,7 +60,7 @@ export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
   }
   const silent = now - s.lastAliveAt;
   const probing = s.probeSentAt > 0 && s.lastAnswerAt < s.probeSentAt;
-  if (probing && (s.acksProbes || p.probe === 'xmpp-ping') && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
+  if (probing && (s.acksProbes || p.probe === 'xmpp-ping' || p.probe === 'websocket-ping') && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
   if (p.maxIdle > 0 && silent >= p.maxIdle) return 'idle';
   if (!probing && p.probe !== 'none' && silent >= p.probeAfter) return 'probe';
   if (!probing && s.ackDueAt > 0 && now >= s.ackDueAt) return 'probe';

@@ -9,17 +9,19 @@ let counter = 0;
 /**
  * With stream management an ack request, answered only by an ack. Otherwise an XEP-0199 ping, whose reply
  * (a result or an error) proves life wherever it arrives; or the framing's keepalive, which asks for no
- * answer and only makes the transport notice a dead peer. Returns the probe sent, for the metrics.
+ * answer and only makes the transport notice a dead peer; on a WebSocket, a ping frame, whose pong proves life.
+ * Returns the probe sent, for the metrics.
  */
-export function sendProbe(session: Session, router: Router, now: number): 'sm-ack' | 'xmpp-ping' | 'whitespace' {
+export function sendProbe(session: Session, router: Router, now: number): 'sm-ack' | 'xmpp-ping' | 'whitespace' | 'websocket-ping' {
   if (session.sm) {
     session.requestAck(now);
     return 'sm-ack';
   }
   session.probeSentAt = now;
   if (session.policy.probe !== 'xmpp-ping' || !session.jid) {
+    // The framing's keepalive: a space on an XML stream, a ping frame (answered by a pong) on a WebSocket.
     session.keepalive();
-    return 'whitespace';
+    return session.kind === 'websocket' ? 'websocket-ping' : 'whitespace';
   }
   const id = `vigil-ping-${(++counter).toString(36)}`;
   const to = session.jid.full;

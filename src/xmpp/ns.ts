@@ -24,4 +24,5 @@ export const NS = {
   CARBONS: 'urn:xmpp:carbons:2',
   FORWARD: 'urn:xmpp:forward:0',
   HINTS: 'urn:xmpp:hints',
+  FRAMING: 'urn:ietf:params:xml:ns:xmpp-framing',
 } as const;

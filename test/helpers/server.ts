@@ -54,7 +54,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
   const dir = mkdtempSync(join(tmpdir(), 'vigil-test-'));
   const base: ConfigOverrides = {
     domain: 'localhost',
-    listeners: { c2s: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+    listeners: { c2s: { host: '127.0.0.1', port: 0 }, websocket: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
     storage: { driver: 'sqlite', path: join(dir, 'vigil.sqlite') },
     c2s: { allowPlainWithoutTls: true },
     log: { level: process.env.VIGIL_TEST_LOG ?? 'silent' },

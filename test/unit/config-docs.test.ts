@@ -152,21 +152,26 @@ describe('loadConfig rejects bad files naming the key path', () => {
   });
 
   it('a policy for a kind of connection Vigil does not serve yet', () => {
-    for (const kind of ['s2sIn', 's2sOut', 'websocket']) {
+    for (const kind of ['s2sIn', 's2sOut']) {
       expect(configError(loadYaml(`watchdog:\n  ${kind}:\n    probeAfter: 90s\n`)).problems).toEqual([`watchdog.${kind}.probeAfter: unknown option`]);
     }
+  });
+
+  it('a probe a kind cannot send: whitespace on a WebSocket (RFC 7395), a ping frame on a TCP stream', () => {
+    expect(configError(loadYaml('watchdog:\n  websocket:\n    probe: whitespace\n')).problems).toEqual([expect.stringMatching(/^watchdog\.websocket\.probe: /)]);
+    expect(configError(loadYaml('watchdog:\n  c2s:\n    probe: websocket-ping\n')).problems).toEqual([expect.stringMatching(/^watchdog\.c2s\.probe: /)]);
   });
 });
 
 describe('the schema documents only what is built', () => {
-  it('has a watchdog policy for c2s only, the one transport there is', () => {
-    expect(options.filter((o) => o.path.startsWith('watchdog.')).map((o) => o.path.split('.')[1])).toEqual(['interval', ...Array(10).fill('c2s')]);
+  it('has a watchdog policy for c2s and websocket, the transports there are', () => {
+    expect(options.filter((o) => o.path.startsWith('watchdog.')).map((o) => o.path.split('.')[1])).toEqual(['interval', ...Array(10).fill('c2s'), ...Array(10).fill('websocket')]);
   });
 
-  it('neither file mentions server-to-server or WebSocket streams', () => {
+  it('neither file mentions server-to-server streams', () => {
     for (const file of [DOCS, EXAMPLE]) {
       const text = read(file);
-      expect({ file, unbuilt: text.match(/s2s|websocket|ping frame/gi) }).toEqual({ file, unbuilt: null });
+      expect({ file, unbuilt: text.match(/s2s|server-to-server/gi) }).toEqual({ file, unbuilt: null });
     }
   });
 });

@@ -19,7 +19,7 @@ function where(host: string, port: number): string {
 /** Each listener: free, held by the running Vigil (fine), or held by something else (error), with the fix. */
 export async function checkPorts(config: Config, running: Running): Promise<Finding[]> {
   const findings: Finding[] = [];
-  for (const name of ['c2s', 'http'] as const) {
+  for (const name of ['c2s', 'websocket', 'http'] as const) {
     const { host, port } = config.listeners[name];
     const key = `listeners.${name}`;
     if (port === 0) {
@@ -45,14 +45,15 @@ export async function checkPorts(config: Config, running: Running): Promise<Find
   return findings;
 }
 
-function inUse(name: 'c2s' | 'http', at: string, port: number, running: Running): Finding {
+function inUse(name: 'c2s' | 'websocket' | 'http', at: string, port: number, running: Running): Finding {
   const key = `listeners.${name}`;
   const other = error(`${key}: ${at} is in use by another process${running.kind === 'other' ? ` (${running.detail})` : ''}: stop it (\`ss -ltnp '( sport = :${port} )'\` names it) or set ${key}.port`);
   if (running.kind !== 'vigil') return other;
   const pid = running.status ? ` (pid ${running.status.pid})` : '';
   // The HTTP port answered as Vigil; the c2s port is ours if that Vigil says it listens there (or cannot tell us).
-  if (name === 'c2s' && running.status && running.status.listeners.c2s !== port) {
-    return error(`${key}: ${at} is in use by another process: the Vigil on this HTTP port${pid} listens for clients on ${running.status.listeners.c2s}; stop the other one (\`ss -ltnp '( sport = :${port} )'\` names it) or set ${key}.port`);
+  const theirs = name === 'http' ? undefined : running.status?.listeners[name];
+  if (theirs !== undefined && theirs !== port) {
+    return error(`${key}: ${at} is in use by another process: the Vigil on this HTTP port${pid} listens for ${name} on ${theirs}; stop the other one (\`ss -ltnp '( sport = :${port} )'\` names it) or set ${key}.port`);
   }
   return ok(`${key}: ${at} is held by the running Vigil${pid}`);
 }
