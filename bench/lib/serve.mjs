@@ -33,7 +33,7 @@ process.once('message', async ({ config: overrides, users, prefix, password }) =
   const server = new Server({ config, log: createLogger('silent'), storage });
   await server.start();
   globalThis.vigilServer = server;
-  process.send({ port: server.addresses.c2s, httpPort: server.addresses.http });
+  process.send({ port: server.addresses.c2s, wsPort: server.addresses.websocket, httpPort: server.addresses.http });
   process.on('message', async (msg) => {
     if (msg.gc) {
       for (let i = 0; i < 3; i++) global.gc?.();

@@ -11,10 +11,11 @@ export async function startServer({ config = {}, users = 0, prefix = 'u', passwo
   const child = fork(here('./serve.mjs'), [], { execArgv: ['--expose-gc', ...(process.env.VIGIL_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.VIGIL_BENCH_PROF] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const reply = () => new Promise((resolve) => child.once('message', resolve));
   child.send({ config, users, prefix, password });
-  const { port, httpPort } = await reply();
+  const { port, wsPort, httpPort } = await reply();
   return {
     pid: child.pid,
     port,
+    wsPort,
     httpPort,
     /** RSS after a full GC, and the live session count. */
     async measure() {
@@ -34,12 +35,13 @@ export async function startServer({ config = {}, users = 0, prefix = 'u', passwo
 }
 
 /**
- * COUNT plain clients (test/helpers/plain-clients.cjs) in a process of their own, optionally inside a
+ * COUNT plain clients (test/helpers/plain-clients.cjs, or bench/lib/ws-clients.cjs over WebSocket) in a process of their own, optionally inside a
  * network namespace; resolves with their login time once all are bound.
  */
-export async function startClients({ host = '127.0.0.1', port, count, prefix = 'u', password = 'bench-secret', concurrency = 100, netns }) {
-  const script = here('../../test/helpers/plain-clients.cjs');
-  const argv = [script, host, String(port), String(count), prefix, password, String(concurrency)];
+export async function startClients({ host = '127.0.0.1', port, count, prefix = 'u', password = 'bench-secret', concurrency = 100, netns, websocket = false }) {
+  const argv = websocket
+    ? [here('./ws-clients.cjs'), `ws://${host}:${port}/xmpp-websocket`, String(count), prefix, password, String(concurrency)]
+    : [here('../../test/helpers/plain-clients.cjs'), host, String(port), String(count), prefix, password, String(concurrency)];
   const child = netns ? spawn('ip', ['netns', 'exec', netns, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const result = await new Promise((resolve, reject) => {
