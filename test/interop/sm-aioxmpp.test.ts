@@ -1,7 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestClient } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
+import { eventsNamed, killDrivers, PYTHON, runDriver, succeeded, type PyRun } from '../helpers/py-driver';
 import { eventually } from '../helpers/sockets';
 
 /**
@@ -11,108 +12,17 @@ import { eventually } from '../helpers/sockets';
  * is the hand-driven TestClient. VIGIL_AIOXMPP_DEBUG=1 prints each run.
  */
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, 'aioxmpp_sm_client.py');
 
 jest.setTimeout(30000);
 
-interface PyEvent {
-  event: string;
-  [key: string]: unknown;
-}
-
-interface PyRun {
-  proc: ChildProcess;
-  events: PyEvent[];
-  waitFor(predicate: (e: PyEvent) => boolean, what: string): Promise<PyEvent>;
-  /** One line on the driver's stdin: a wait_line action goes on. */
-  go(): void;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; events: PyEvent[]; stderr: string }>;
-}
-
 type Action = Record<string, unknown> & { do: string };
 
-const running = new Set<ChildProcess>();
-
-function kill(proc: ChildProcess): void {
-  if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
-    try {
-      process.kill(proc.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 function aio(port: number, jid: string, actions: Action[]): PyRun {
-  const proc = spawn(PYTHON, [SCRIPT, '--jid', jid, '--password', 'secret', '--port', String(port), '--host', '127.0.0.1', '--wait', '8', JSON.stringify(actions)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  running.add(proc);
-  const events: PyEvent[] = [];
-  const waiters: { predicate: (e: PyEvent) => boolean; resolve: (e: PyEvent) => void }[] = [];
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stdin!.on('error', () => undefined);
-  proc.stdout!.on('data', (chunk: string) => {
-    out += chunk;
-    let nl;
-    while ((nl = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, nl).trim();
-      out = out.slice(nl + 1);
-      if (!line) continue;
-      let e: PyEvent;
-      try {
-        e = JSON.parse(line) as PyEvent;
-      } catch {
-        e = { event: 'unparsed', line };
-      }
-      events.push(e);
-      for (const w of [...waiters]) {
-        if (w.predicate(e)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(e);
-        }
-      }
-    }
-  });
-  proc.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: PyEvent[]; stderr: string }>((resolve, reject) => {
-    proc.on('error', reject);
-    proc.on('close', (code, signal) => {
-      running.delete(proc);
-      if (process.env.VIGIL_AIOXMPP_DEBUG) process.stderr.write(`--- ${jid} exited ${code} ${signal}\n${events.map((e) => JSON.stringify(e)).join('\n')}\n${err}\n`);
-      resolve({ code, signal, events, stderr: err });
-    });
-  });
-  return {
-    proc,
-    events,
-    exited,
-    go: () => proc.stdin!.write('go\n'),
-    waitFor(predicate, what) {
-      const seen = events.find(predicate);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ predicate, resolve });
-        void exited.then(({ code, signal }) => reject(new Error(`${what}: aioxmpp exited (code ${code}, signal ${signal}) first\n${jid}: ${JSON.stringify(events)}\n${err.slice(-2000)}`)), reject);
-      });
-    },
-  };
+  return runDriver(SCRIPT, ['--jid', jid, '--password', 'secret', '--port', String(port), '--host', '127.0.0.1', '--wait', '8', JSON.stringify(actions)], `aioxmpp ${jid}`, !!process.env.VIGIL_AIOXMPP_DEBUG);
 }
 
-/** Exit status 0, with a readable failure showing everything the client printed. */
-async function succeeded(run: PyRun): Promise<PyEvent[]> {
-  const { code, signal, events, stderr } = await run.exited;
-  if (code !== 0) throw new Error(`aioxmpp exited with code ${code} signal ${signal}\nevents: ${JSON.stringify(events, null, 1)}\nstderr: ${stderr.slice(-3000)}`);
-  return events;
-}
-
-const of = (events: PyEvent[], name: string) => events.filter((e) => e.event === name);
+const of = eventsNamed;
 const bodiesFrom = (c: TestClient, from: string) => c.elements.filter((el) => el.name === 'message' && el.attrs.from === from).map((el) => el.getChildText('body'));
 const chatTo = (to: string, body: string) => `<message to='${to}' type='chat'><body>${body}</body></message>`;
 
@@ -124,16 +34,16 @@ beforeAll(async () => {
   const probe = spawnSync(PYTHON, ['-c', 'import aioxmpp; print(aioxmpp.__version__)'], { encoding: 'utf8', timeout: 15000, cwd: __dirname });
   if (probe.error || probe.status !== 0) throw new Error(`these tests need aioxmpp: apt-get install python3-aioxmpp\n(${probe.error?.message ?? probe.stderr.trim()})`);
   // sm.ackEvery 2 so the server asks for acks; the watchdog probes a client silent for 1 s, with SM on by <r/>.
-  srv = await startServer({ c2s: { allowPlainWithoutTls: false }, sm: { ackEvery: 2 }, watchdog: { interval: '100ms', c2s: { probeAfter: '1s', probeTimeout: '1s' } } } as never, { tls: true });
+  srv = await startServer({ c2s: { allowPlainWithoutTls: false }, sm: { ackEvery: 2 }, watchdog: { interval: '100ms', c2s: { probeAfter: '1s', probeTimeout: '1s' } } }, { tls: true });
 });
 
-afterEach(() => {
-  for (const proc of running) kill(proc);
+afterEach(async () => {
+  await killDrivers();
   for (const c of others.splice(0)) c.destroy();
 });
 
 afterAll(async () => {
-  for (const proc of running) kill(proc);
+  await killDrivers();
   await srv?.stop();
 });
 

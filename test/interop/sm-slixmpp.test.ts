@@ -1,7 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestClient } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
+import { eventsNamed, killDrivers, PYTHON, runDriver, succeeded, type PyEvent, type PyRun } from '../helpers/py-driver';
 import { eventually } from '../helpers/sockets';
 
 /**
@@ -10,110 +11,19 @@ import { eventually } from '../helpers/sockets';
  * slixmpp.test.ts. The other party is the hand-driven TestClient. VIGIL_SLIX_DEBUG=1 prints each run.
  */
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, 'slix_sm_client.py');
 
 jest.setTimeout(30000);
 
-interface SlixEvent {
-  event: string;
-  [key: string]: unknown;
-}
-
-interface SlixRun {
-  proc: ChildProcess;
-  events: SlixEvent[];
-  waitFor(predicate: (e: SlixEvent) => boolean, what: string): Promise<SlixEvent>;
-  /** One line on the driver's stdin: a wait_line action goes on. */
-  go(): void;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; events: SlixEvent[]; stderr: string }>;
-}
-
 type Action = Record<string, unknown> & { do: string };
 
-const running = new Set<ChildProcess>();
-
-function kill(proc: ChildProcess): void {
-  if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
-    try {
-      process.kill(proc.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function slix(port: number, jid: string, actions: Action[]): SlixRun {
+function slix(port: number, jid: string, actions: Action[]): PyRun {
   const extra = process.env.VIGIL_SLIX_DEBUG ? ['--verbose'] : [];
-  const proc = spawn(PYTHON, [SCRIPT, '--jid', jid, '--password', 'secret', '--port', String(port), '--host', '127.0.0.1', '--wait', '8', ...extra, JSON.stringify(actions)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  running.add(proc);
-  const events: SlixEvent[] = [];
-  const waiters: { predicate: (e: SlixEvent) => boolean; resolve: (e: SlixEvent) => void }[] = [];
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stdin!.on('error', () => undefined);
-  proc.stdout!.on('data', (chunk: string) => {
-    out += chunk;
-    let nl;
-    while ((nl = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, nl).trim();
-      out = out.slice(nl + 1);
-      if (!line) continue;
-      let e: SlixEvent;
-      try {
-        e = JSON.parse(line) as SlixEvent;
-      } catch {
-        e = { event: 'unparsed', line };
-      }
-      events.push(e);
-      for (const w of [...waiters]) {
-        if (w.predicate(e)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(e);
-        }
-      }
-    }
-  });
-  proc.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: SlixEvent[]; stderr: string }>((resolve, reject) => {
-    proc.on('error', reject);
-    proc.on('close', (code, signal) => {
-      running.delete(proc);
-      if (process.env.VIGIL_SLIX_DEBUG) process.stderr.write(`--- ${jid} exited ${code} ${signal}\n${events.map((e) => JSON.stringify(e)).join('\n')}\n${err}\n`);
-      resolve({ code, signal, events, stderr: err });
-    });
-  });
-  return {
-    proc,
-    events,
-    exited,
-    go: () => proc.stdin!.write('go\n'),
-    waitFor(predicate, what) {
-      const seen = events.find(predicate);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ predicate, resolve });
-        void exited.then(({ code, signal }) => reject(new Error(`${what}: slixmpp exited (code ${code}, signal ${signal}) first\n${jid}: ${JSON.stringify(events)}\n${err.slice(-2000)}`)), reject);
-      });
-    },
-  };
+  return runDriver(SCRIPT, ['--jid', jid, '--password', 'secret', '--port', String(port), '--host', '127.0.0.1', '--wait', '8', ...extra, JSON.stringify(actions)], `slixmpp ${jid}`, !!process.env.VIGIL_SLIX_DEBUG);
 }
 
-/** Exit status 0, with a readable failure showing everything the client printed. */
-async function succeeded(run: SlixRun): Promise<SlixEvent[]> {
-  const { code, signal, events, stderr } = await run.exited;
-  if (code !== 0) throw new Error(`slixmpp exited with code ${code} signal ${signal}\nevents: ${JSON.stringify(events, null, 1)}\nstderr: ${stderr.slice(-3000)}`);
-  return events;
-}
-
-const of = (events: SlixEvent[], name: string) => events.filter((e) => e.event === name);
-const wire = (events: SlixEvent[], dir: 'in' | 'out', what: 'r' | 'a') => of(events, 'sm_wire').filter((e) => e.dir === dir && e.what === what);
+const of = eventsNamed;
+const wire = (events: PyEvent[], dir: 'in' | 'out', what: 'r' | 'a') => of(events, 'sm_wire').filter((e) => e.dir === dir && e.what === what);
 const bodiesFrom = (c: TestClient, from: string) => c.elements.filter((el) => el.name === 'message' && el.attrs.from === from).map((el) => el.getChildText('body'));
 const chatTo = (to: string, body: string) => `<message to='${to}' type='chat'><body>${body}</body></message>`;
 
@@ -123,15 +33,13 @@ beforeAll(async () => {
   const probe = spawnSync(PYTHON, ['-c', 'import slixmpp; print(slixmpp.__version__)'], { encoding: 'utf8', timeout: 15000 });
   if (probe.error || probe.status !== 0) throw new Error(`the interop tests need slixmpp: apt-get install python3-slixmpp\n(${probe.error?.message ?? probe.stderr.trim()})`);
   // sm.ackEvery 2: the server asks for acks often enough for a short test to see it.
-  srv = await startServer({ c2s: { allowPlainWithoutTls: false }, sm: { ackEvery: 2 } } as never, { tls: true });
+  srv = await startServer({ c2s: { allowPlainWithoutTls: false }, sm: { ackEvery: 2 } }, { tls: true });
 });
 
-afterEach(() => {
-  for (const proc of running) kill(proc);
-});
+afterEach(() => killDrivers());
 
 afterAll(async () => {
-  for (const proc of running) kill(proc);
+  await killDrivers();
   await srv?.stop();
 });
 

@@ -40,7 +40,7 @@ const others: TestClient[] = [];
 
 beforeAll(async () => {
   // The watchdog probes a client silent for 1 s: with SM on, its probe is an <r/> and only an <a/> answers it.
-  srv = await startServer({ sm: { ackEvery: 2 }, watchdog: { interval: '100ms', c2s: { probeAfter: '1s', probeTimeout: '1s' } } } as never);
+  srv = await startServer({ sm: { ackEvery: 2 }, watchdog: { interval: '100ms', c2s: { probeAfter: '1s', probeTimeout: '1s' } } });
 });
 
 afterEach(async () => {
