@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Element } from 'ltx';
 import { StreamParser, type StreamHeader } from '../../src/xmpp/parser';
+import { Inbox } from './inbox';
 import { scramFinal } from './scram-client';
 
 const STREAM_NS = 'http://etherx.jabber.org/streams';
@@ -14,8 +15,7 @@ export const header = (to = 'localhost') => `<?xml version='1.0'?><stream:stream
  * A hand-driven XMPP client for tests: sends exactly the text it is given and parses what the server sends
  * with the same strict parser the server uses, so tests can wait for elements and assert on them.
  */
-export class TestClient {
-  readonly elements: Element[] = [];
+export class TestClient extends Inbox {
   headers: StreamHeader[] = [];
   streamEnded = false;
   parseError: string | undefined;
@@ -30,11 +30,11 @@ export class TestClient {
   private smOn = false;
   private socket: Socket | TLSSocket;
   private readonly parser: StreamParser;
-  private waiters: (() => void)[] = [];
   private idCounter = 0;
   readonly closed: Promise<void>;
 
   private constructor(socket: Socket) {
+    super();
     this.socket = socket;
     this.parser = new StreamParser(
       {
@@ -172,45 +172,8 @@ export class TestClient {
     return this.waitFor((el) => el.name === 'iq' && el.attrs.id === id && (el.attrs.type === 'result' || el.attrs.type === 'error'));
   }
 
-  /** The first element received (or yet to come) that matches, removed from the queue. */
-  async waitFor(match: (el: Element) => boolean, timeout = 5000): Promise<Element> {
-    let found: Element | undefined;
-    await this.until(() => {
-      const i = this.elements.findIndex(match);
-      if (i >= 0) [found] = this.elements.splice(i, 1);
-      return found !== undefined;
-    }, timeout);
-    return found!;
-  }
-
-  /** The stream error the server sent, once it has sent one. */
-  async streamError(timeout = 5000): Promise<{ condition: string; text: string }> {
-    const el = await this.waitFor((e) => e.name === 'stream:error', timeout);
-    const cond = el.children.find((c): c is Element => typeof c !== 'string' && c.name !== 'text');
-    return { condition: cond?.name ?? '', text: el.getChildText('text') ?? '' };
-  }
-
-  async until(predicate: () => boolean, timeout = 5000): Promise<void> {
-    if (predicate()) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer: NodeJS.Timeout = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`timed out; received: ${this.elements.map((e) => e.toString()).join(' ').slice(0, 2000)}${this.parseError ? ` parse error ${this.parseError}` : ''}`));
-      }, timeout);
-      const check = () => {
-        if (predicate()) {
-          clearTimeout(timer);
-          this.waiters = this.waiters.filter((w) => w !== check);
-          resolve();
-        }
-      };
-      this.waiters.push(check);
-      timer.unref();
-    });
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
+  protected received(): string {
+    return `${this.elements.map((e) => e.toString()).join(' ').slice(0, 2000)}${this.parseError ? ` parse error ${this.parseError}` : ''}`;
   }
 
   /** Close politely and wait for the socket to go. */

@@ -1,5 +1,6 @@
 import { parse, type Element } from 'ltx';
 import WebSocket from 'ws';
+import { Inbox } from './inbox';
 
 export const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 
@@ -7,19 +8,18 @@ export const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
  * A raw RFC 7395 client for the tests: one element per text message, each parsed on its own, so a test
  * sees exactly what the server framed. Pings are answered by ws itself unless `answerPings` is false.
  */
-export class WsClient {
-  readonly elements: Element[] = [];
+export class WsClient extends Inbox {
   /** Raw text of every message, in order. */
   readonly messages: string[] = [];
   pings = 0;
   closeCode: number | undefined;
   closeReason = '';
   jid = '';
-  private waiters: (() => void)[] = [];
   private idCounter = 0;
   readonly closed: Promise<void>;
 
   private constructor(readonly ws: WebSocket) {
+    super();
     ws.on('message', (data: Buffer, binary: boolean) => {
       const text = data.toString();
       this.messages.push(binary ? `(binary ${text})` : text);
@@ -109,43 +109,8 @@ export class WsClient {
     return this.waitFor((el) => el.name === 'iq' && el.attrs.id === id && (el.attrs.type === 'result' || el.attrs.type === 'error'));
   }
 
-  async waitFor(match: (el: Element) => boolean, timeout = 5000): Promise<Element> {
-    let found: Element | undefined;
-    await this.until(() => {
-      const i = this.elements.findIndex(match);
-      if (i >= 0) [found] = this.elements.splice(i, 1);
-      return found !== undefined;
-    }, timeout);
-    return found!;
-  }
-
-  async streamError(timeout = 5000): Promise<{ condition: string; text: string }> {
-    const el = await this.waitFor((e) => e.name === 'stream:error', timeout);
-    const cond = el.children.find((c): c is Element => typeof c !== 'string' && c.name !== 'text');
-    return { condition: cond?.name ?? '', text: el.getChildText('text') ?? '' };
-  }
-
-  async until(predicate: () => boolean, timeout = 5000): Promise<void> {
-    if (predicate()) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`timed out; received: ${this.messages.join(' ').slice(-2000)}`));
-      }, timeout);
-      const check = () => {
-        if (predicate()) {
-          clearTimeout(timer);
-          this.waiters = this.waiters.filter((w) => w !== check);
-          resolve();
-        }
-      };
-      this.waiters.push(check);
-      timer.unref();
-    });
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
+  protected received(): string {
+    return this.messages.join(' ').slice(-2000);
   }
 
   /** <close/>, then wait for the server's close. */
