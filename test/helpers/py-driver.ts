@@ -93,17 +93,20 @@ export async function succeeded(run: PyRun): Promise<PyEvent[]> {
 
 export const eventsNamed = (events: PyEvent[], name: string): PyEvent[] => events.filter((e) => e.event === name);
 
+/** SIGKILL one driver, by its PID, if it still runs. */
+export function killDriver(proc: ChildProcess): void {
+  if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
+    try {
+      process.kill(proc.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** SIGKILL every driver still running (only ours: those this module started), and wait for them to go. */
 export async function killDrivers(): Promise<void> {
   const left = [...running];
-  for (const proc of left) {
-    if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
-      try {
-        process.kill(proc.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
+  for (const proc of left) killDriver(proc);
   await Promise.all(left.map((p) => new Promise<void>((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve() : p.once('close', () => resolve())))));
 }

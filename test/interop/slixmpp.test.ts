@@ -1,5 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { eventsNamed, killDriver, killDrivers, PYTHON, runDriver, succeeded, type PyEvent, type PyRun } from '../helpers/py-driver';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 
 /**
@@ -8,119 +9,28 @@ import { metricValue, startServer, type TestServer } from '../helpers/server';
  * VIGIL_SLIX_DEBUG=1 prints every client's events and slixmpp stream log when it exits.
  */
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, 'slix_client.py');
 const INSTALL = 'the interop tests need slixmpp for /usr/bin/python3: apt-get install python3-slixmpp';
 
 jest.setTimeout(40000);
 
-interface SlixEvent {
-  event: string;
-  [key: string]: unknown;
-}
-
-interface SlixRun {
-  proc: ChildProcess;
-  events: SlixEvent[];
-  stderr: () => string;
-  /** Resolves with the first event matching, rejects if the process exits first. */
-  waitFor(predicate: (e: SlixEvent) => boolean, what: string): Promise<SlixEvent>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; events: SlixEvent[] }>;
-}
-
 type Action = Record<string, unknown> & { do: string };
 
-const running = new Set<ChildProcess>();
-
-function kill(proc: ChildProcess): void {
-  if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
-    try {
-      process.kill(proc.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function slix(port: number, jid: string, password: string, actions: Action[], extra: string[] = []): SlixRun {
+function slix(port: number, jid: string, password: string, actions: Action[], extra: string[] = []): PyRun {
   if (process.env.VIGIL_SLIX_DEBUG) extra = [...extra, '--verbose'];
-  const proc = spawn(PYTHON, [SCRIPT, '--jid', jid, '--password', password, '--port', String(port), '--host', '127.0.0.1', ...extra, JSON.stringify(actions)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(proc);
-  const events: SlixEvent[] = [];
-  const waiters: { predicate: (e: SlixEvent) => boolean; resolve: (e: SlixEvent) => void }[] = [];
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stdout!.on('data', (chunk: string) => {
-    out += chunk;
-    let nl;
-    while ((nl = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, nl).trim();
-      out = out.slice(nl + 1);
-      if (!line) continue;
-      let e: SlixEvent;
-      try {
-        e = JSON.parse(line) as SlixEvent;
-      } catch {
-        e = { event: 'unparsed', line };
-      }
-      events.push(e);
-      for (const w of [...waiters]) {
-        if (w.predicate(e)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(e);
-        }
-      }
-    }
-  });
-  proc.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; events: SlixEvent[] }>((resolve, reject) => {
-    proc.on('error', reject);
-    proc.on('close', (code, signal) => {
-      running.delete(proc);
-      if (process.env.VIGIL_SLIX_DEBUG) process.stderr.write(`--- ${jid} exited ${code} ${signal}\n${events.map((e) => JSON.stringify(e)).join('\n')}\n${err}\n`);
-      resolve({ code, signal, events });
-    });
-  });
-  const describeRun = () => `${jid}: events ${JSON.stringify(events)}\nstderr: ${err.slice(-2000)}`;
-  return {
-    proc,
-    events,
-    stderr: () => err,
-    exited,
-    waitFor(predicate, what) {
-      const seen = events.find(predicate);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ predicate, resolve });
-        void exited.then(({ code, signal }) => reject(new Error(`${what}: slixmpp exited (code ${code}, signal ${signal}) first\n${describeRun()}`)), reject);
-      });
-    },
-  };
+  return runDriver(SCRIPT, ['--jid', jid, '--password', password, '--port', String(port), '--host', '127.0.0.1', ...extra, JSON.stringify(actions)], `slixmpp ${jid}`, !!process.env.VIGIL_SLIX_DEBUG);
 }
 
-/** Exit status 0, with a readable failure showing everything the client printed. */
-async function succeeded(run: SlixRun): Promise<SlixEvent[]> {
-  const { code, signal, events } = await run.exited;
-  if (code !== 0) throw new Error(`slixmpp exited with code ${code} signal ${signal}\nevents: ${JSON.stringify(events, null, 1)}\nstderr: ${run.stderr().slice(-3000)}`);
-  return events;
-}
-
-const of = (events: SlixEvent[], name: string) => events.filter((e) => e.event === name);
+const of = eventsNamed;
 
 /** The other's item in the last full roster the client fetched (the 'roster' event of get_roster). */
-function lastRosterItem(events: SlixEvent[], jid: string): Record<string, unknown> | undefined {
+function lastRosterItem(events: PyEvent[], jid: string): Record<string, unknown> | undefined {
   const rosters = of(events, 'roster');
   const items = (rosters[rosters.length - 1]?.items ?? []) as Record<string, unknown>[];
   return items.find((i) => i.jid === jid);
 }
 
-const presencesFrom = (events: SlixEvent[], jid: string) => of(events, 'presence').filter((p) => p.from === jid);
+const presencesFrom = (events: PyEvent[], jid: string) => of(events, 'presence').filter((p) => p.from === jid);
 
 let srv: TestServer;
 
@@ -141,12 +51,10 @@ beforeAll(async () => {
   await srv.addUser('ivan', 'terrible');
 });
 
-afterEach(() => {
-  for (const proc of running) kill(proc);
-});
+afterEach(() => killDrivers());
 
 afterAll(async () => {
-  for (const proc of running) kill(proc);
+  await killDrivers();
   await srv?.stop();
 });
 
@@ -335,7 +243,7 @@ describe('interop with slixmpp (python3-slixmpp)', () => {
     });
 
     afterAll(async () => {
-      for (const proc of running) kill(proc);
+      await killDrivers();
       await fast?.stop();
     });
 
@@ -384,7 +292,7 @@ describe('interop with slixmpp (python3-slixmpp)', () => {
       // Mallory is still frozen (her process alive): it was the watchdog, not her socket closing, that ended her session.
       expect(mallory.proc.exitCode).toBeNull();
       expect(mallory.proc.signalCode).toBeNull();
-      kill(mallory.proc);
+      killDriver(mallory.proc);
     });
   });
 });
