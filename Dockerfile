@@ -43,7 +43,7 @@ COPY config/vigil.example.yaml /etc/vigil/vigil.yaml
 USER vigil
 # The SQLite database and the generated self-signed certificate must outlive the container.
 VOLUME ["/var/lib/vigil"]
-EXPOSE 5222 5269 5280
+EXPOSE 5222 5269 5280 5281
 # Slim images have no curl or wget; node is there anyway.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "require('http').get('http://127.0.0.1:' + (process.env.VIGIL_LISTENERS_HTTP_PORT || 5280) + '/healthz', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).setTimeout(4000, () => process.exit(1))"]

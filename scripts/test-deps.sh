@@ -7,6 +7,7 @@
 #   systemd          systemd-analyze verify on our unit
 #   prometheus       promtool checks the alert rules and their unit tests
 #   postgresql       the storage contract tests start throwaway clusters
+#   nginx-light      the WebSocket tests run deploy/nginx/vigil.conf in front of Vigil
 set -euo pipefail
 
 need=()
@@ -16,6 +17,7 @@ command -v ss >/dev/null && command -v ip >/dev/null || need+=(iproute2)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v promtool >/dev/null || need+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
