@@ -115,11 +115,11 @@ export class Server implements C2SHost {
 
   /** Bound listening addresses, once started. */
   get addresses(): { c2s: number; websocket: number; http: number } {
-    const port = (s: TcpServer | HttpServer | undefined) => {
+    const port = (s: TcpServer | undefined) => {
       const a = s?.address();
       return a && typeof a === 'object' ? a.port : 0;
     };
-    return { c2s: port(this.c2sListener), websocket: port(this.websocketListener?.http), http: port(this.httpListener) };
+    return { c2s: port(this.c2sListener), websocket: port(this.websocketListener?.listener), http: port(this.httpListener) };
   }
 
   async start(): Promise<void> {

@@ -1,7 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
-import type { SecureContext } from 'node:tls';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Context } from '../context.js';
 import { WebSocketTransport } from '../transport/websocket.js';
@@ -17,13 +16,24 @@ const MESSAGE_SLACK = 4096;
  * XEP-0156 host-meta beside them. Each WebSocket goes to `accept` as a transport.
  */
 export class WebSocketListener {
-  readonly http: HttpServer;
+  /** What listens: the HTTP server itself, or for wss a TCP server that hands it each connection under TLS. */
+  readonly listener: NetServer;
+  private readonly http: HttpServer;
   private readonly wss: WebSocketServer;
 
   constructor(private readonly ctx: Context, tls: SecureContext | undefined, private readonly accept: (transport: WebSocketTransport) => void) {
     const secure = ctx.config.listeners.websocket.tls;
     if (secure && !tls) throw new Error('listeners.websocket.tls is on but there is no TLS certificate');
-    this.http = secure ? createHttpsServer({ secureContext: tls }, this.onRequest) : createHttpServer(this.onRequest);
+    this.http = createHttpServer(this.onRequest);
+    // https.createServer takes a certificate, not the SecureContext the server already holds (STARTTLS's):
+    // each connection is wrapped in TLS with that context and handed to the HTTP server.
+    this.listener = secure
+      ? createNetServer((socket) => {
+          const wrapped = new TLSSocket(socket, { isServer: true, secureContext: tls });
+          wrapped.on('error', () => wrapped.destroy());
+          this.http.emit('connection', wrapped);
+        })
+      : this.http;
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -87,16 +97,16 @@ export class WebSocketListener {
 
   listen(port: number, host: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen({ port, host }, () => {
-        this.http.off('error', reject);
+      this.listener.once('error', reject);
+      this.listener.listen({ port, host }, () => {
+        this.listener.off('error', reject);
         resolve();
       });
     });
   }
 
   close(): Promise<void> {
-    this.http.closeAllConnections?.();
-    return new Promise((resolve) => (this.http.listening ? this.http.close(() => resolve()) : resolve()));
+    this.http.closeAllConnections();
+    return new Promise((resolve) => (this.listener.listening ? this.listener.close(() => resolve()) : resolve()));
   }
 }

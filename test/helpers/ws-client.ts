@@ -46,10 +46,12 @@ export class WsClient extends Inbox {
   }
 
   /** `answerPings: false` leaves ws's automatic pong off, as a frozen peer would. */
-  static connect(url: string, opts: { protocol?: string | null; answerPings?: boolean; headers?: Record<string, string>; localAddress?: string } = {}): Promise<WsClient> {
+  /** `ca`: the certificate to trust for wss:// (with servername localhost). */
+  static connect(url: string, opts: { protocol?: string | null; answerPings?: boolean; headers?: Record<string, string>; localAddress?: string; ca?: string } = {}): Promise<WsClient> {
     const protocols = opts.protocol === null ? [] : [opts.protocol ?? 'xmpp'];
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, protocols, { autoPong: opts.answerPings !== false, headers: opts.headers, localAddress: opts.localAddress });
+      const tls = opts.ca ? { ca: opts.ca, servername: 'localhost' } : {};
+      const ws = new WebSocket(url, protocols, { autoPong: opts.answerPings !== false, headers: opts.headers, localAddress: opts.localAddress, ...tls });
       const client = new WsClient(ws);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) => {

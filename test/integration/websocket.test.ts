@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { TestClient } from '../helpers/client';
-import { metricValue, startServer, type TestServer } from '../helpers/server';
+import { metricValue, startServer, testTls, type TestServer } from '../helpers/server';
 import { FRAMING, WsClient } from '../helpers/ws-client';
 
 /** RFC 7395 over real WebSocket connections on loopback. */
@@ -188,6 +188,24 @@ describe('the watchdog on WebSocket', () => {
     await expectEventually(async () => metricValue(await text(), 'vigil_sessions_closed_total', { kind: 'websocket', reason: 'write-stall' }) + metricValue(await text(), 'vigil_sessions_closed_total', { kind: 'websocket', reason: 'send-queue-overflow' }) >= 1);
     c.destroy();
     await tcp.close();
+  });
+});
+
+describe('wss (listeners.websocket.tls)', () => {
+  it('serves TLS with the server certificate, and offers PLAIN over it although plaintext login is off', async () => {
+    const secure = await startServer({ c2s: { allowPlainWithoutTls: false }, listeners: { websocket: { tls: true } } }, { tls: true });
+    try {
+      const [[name]] = await secure.freshUsers('wss');
+      const c = await WsClient.connect(`wss://127.0.0.1:${secure.server.addresses.websocket}/xmpp-websocket`, { ca: (await testTls()).cert });
+      const features = await c.open();
+      expect(features.getChild('mechanisms')?.getChildren('mechanism').map((m) => m.getText())).toContain('PLAIN');
+      expect((await c.authPlain(name, 'secret')).name).toBe('success');
+      await c.bind('secure');
+      await c.close();
+      expect(c.closeCode).toBe(1000);
+    } finally {
+      await secure.stop();
+    }
   });
 });
 
