@@ -7,6 +7,7 @@
 #   systemd          systemd-analyze verify on our unit
 #   prometheus       promtool checks the alert rules and their unit tests
 #   postgresql       the storage contract tests start throwaway clusters
+#   chromium         a real browser runs Converse.js over WebSocket (test/interop/browser.test.ts)
 #   nginx-light      the WebSocket tests run deploy/nginx/vigil.conf in front of Vigil
 set -euo pipefail
 
@@ -17,6 +18,7 @@ command -v ss >/dev/null && command -v ip >/dev/null || need+=(iproute2)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v promtool >/dev/null || need+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ ${#need[@]} -eq 0 ] && exit 0
 

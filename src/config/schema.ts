@@ -56,7 +56,7 @@ function policySchema<P extends readonly string[]>(kind: string, d: PolicyDefaul
   const env = (key: string) => `VIGIL_WATCHDOG_${kind.toUpperCase()}_${key}`;
   return {
     probeAfter: {
-      doc: 'Send one probe when nothing has been received from the peer for this long. Received bytes are the only proof of life; our own writes never count. Clients: 120 s, well inside the 1800 s a NAT typically keeps an idle flow and slow enough not to wake a phone often; with probeTimeout a dead client is gone within 151 s (Openfire: 6 min; Prosody: ~28 min).',
+      doc: 'Send one probe when nothing has been received from the peer for this long (with stream management: no ack for this long, whatever else arrives). Received bytes are the only proof of life; our own writes never count. Clients: 120 s, well inside the 1800 s a NAT typically keeps an idle flow and slow enough not to wake a phone often; with probeTimeout a dead client is gone within 151 s (Openfire: 6 min; Prosody: ~28 min).',
       format: 'duration', default: d.probeAfter, env: env('PROBE_AFTER'),
     },
     probe: {

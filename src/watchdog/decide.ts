@@ -62,7 +62,9 @@ export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
   const probing = s.probeSentAt > 0 && s.lastAnswerAt < s.probeSentAt;
   if (probing && (s.acksProbes || p.probe === 'xmpp-ping' || p.probe === 'websocket-ping') && now - s.probeSentAt >= p.probeTimeout) return 'probe-timeout';
   if (p.maxIdle > 0 && silent >= p.maxIdle) return 'idle';
-  if (!probing && p.probe !== 'none' && silent >= p.probeAfter) return 'probe';
+  // With stream management the probe is due after probeAfter without an ack, whatever else arrives: a
+  // WebSocket whose pongs still come while the page behind it takes nothing in is as lost as a silent one.
+  if (!probing && p.probe !== 'none' && now - s.lastAnswerAt >= p.probeAfter) return 'probe';
   if (!probing && s.ackDueAt > 0 && now >= s.ackDueAt) return 'probe';
   if (p.keepaliveAfter > 0 && now - s.lastSentAt >= p.keepaliveAfter) return 'keepalive';
   return 'none';

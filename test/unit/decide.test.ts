@@ -164,6 +164,13 @@ describe('decide() with stream management', () => {
     expect(decide(130 * s, { ...st, lastAnswerAt: 101 * s }, policy)).toBe('none');
   });
 
+  it('probes after probeAfter without an ack, though other traffic (pongs, stanzas) keeps arriving', () => {
+    expect(decide(119 * s, sm({ lastAliveAt: 119 * s, lastAnswerAt: 0 }), policy)).toBe('none');
+    expect(decide(120 * s, sm({ lastAliveAt: 119 * s, lastAnswerAt: 0 }), policy)).toBe('probe');
+    // Without stream management the same traffic is the answer: nothing is due.
+    expect(decide(120 * s, state({ lastAliveAt: 119 * s }), policy)).toBe('none');
+  });
+
   it('asks for an ack once the oldest unacked stanza has waited ackAfter, not while one request is out', () => {
     expect(decide(29 * s, sm({ lastAliveAt: 29 * s, lastAnswerAt: 0, ackDueAt: 30 * s }), policy)).toBe('none');
     expect(decide(30 * s, sm({ lastAliveAt: 29 * s, lastAnswerAt: 0, ackDueAt: 30 * s }), policy)).toBe('probe');
