@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -6,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve } from 'node:path';
 import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { freePort } from '../helpers/daemon';
+import { killDrivers, runDriver, type PyRun } from '../helpers/py-driver';
 import { metricValue, startServer, testTls, type TestServer } from '../helpers/server';
 
 /**
@@ -16,7 +16,6 @@ import { metricValue, startServer, testTls, type TestServer } from '../helpers/s
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const PYTHON = '/usr/bin/python3';
 const SLIX = join(__dirname, 'slix_client.py');
 const ROOT = resolve(__dirname, '..', '..');
 const DIST = join(ROOT, 'node_modules', 'converse.js', 'dist');
@@ -34,11 +33,6 @@ const PRESENCE_GRACE = 1000;
 const RESUME_TIMEOUT = 5000;
 /** Silence → probe → no answer → lost, plus the watchdog's tick and some slack for a loaded machine. */
 const LOST_WITHIN = PROBE_AFTER + PROBE_TIMEOUT + INTERVAL + 2000;
-
-interface SlixEvent {
-  event: string;
-  [key: string]: unknown;
-}
 
 /** Bounded: rejects after ms saying what it waited for. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
@@ -61,23 +55,8 @@ async function until(ms: number, what: string, check: () => boolean | Promise<bo
 const timeline: string[] = [];
 
 /** The slixmpp contact: slix_client.py with a list of actions, its JSON events collected. */
-function slix(port: number, jid: string, actions: Record<string, unknown>[]): { proc: ChildProcess; events: SlixEvent[]; stderr: () => string; exited: Promise<number | null> } {
-  const proc = spawn(PYTHON, [SLIX, '--jid', jid, '--password', 'secret', '--port', String(port), '--host', '127.0.0.1', JSON.stringify(actions)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: SlixEvent[] = [];
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    let nl;
-    while ((nl = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, nl).trim();
-      out = out.slice(nl + 1);
-      if (line) events.push(JSON.parse(line) as SlixEvent);
-    }
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<number | null>((res) => proc.on('close', (code) => res(code)));
-  return { proc, events, stderr: () => err, exited };
+function slix(port: number, jid: string, actions: Record<string, unknown>[]): PyRun {
+  return runDriver(SLIX, ['--jid', jid, '--password', 'secret', '--port', String(port), '--host', '127.0.0.1', JSON.stringify(actions)], `slixmpp ${jid}`);
 }
 
 /** The page: Converse with nothing but a JID and a password, and the dist files it loads. */
@@ -121,7 +100,7 @@ let srv: TestServer | undefined;
 let web: HttpServer | undefined;
 let watching: NodeJS.Timeout | undefined;
 let browser: Browser | undefined;
-let contact: ReturnType<typeof slix> | undefined;
+let contact: PyRun | undefined;
 
 afterAll(async () => {
   clearInterval(watching);
@@ -134,7 +113,7 @@ afterAll(async () => {
       // closed already
     }
   }
-  if (contact?.proc.pid !== undefined && contact.proc.exitCode === null && contact.proc.signalCode === null) process.kill(contact.proc.pid, 'SIGKILL');
+  await killDrivers();
   await new Promise<void>((r) => (web ? web.close(() => r()) : r()));
   await srv?.stop();
 });
@@ -211,7 +190,7 @@ describe('Converse.js in headless Chromium', () => {
       }
     });
 
-    const failure = () => `\ntimeline:\n${timeline.join('\n')}\npage console:\n${consoleLines.slice(-40).join('\n')}\nslixmpp: ${JSON.stringify(contact!.events)}\n${contact!.stderr().slice(-1500)}`;
+    const failure = () => `\ntimeline:\n${timeline.join('\n')}\npage console:\n${consoleLines.slice(-40).join('\n')}\nslixmpp: ${JSON.stringify(contact!.events)}`;
     try {
       await page.goto(pageUrl, { waitUntil: 'load', timeout: 15000 });
 
@@ -284,7 +263,7 @@ describe('Converse.js in headless Chromium', () => {
       expect(session.state).toBe('closed');
       expect(delta(await srv.metrics(), 'vigil_sessions_closed_total', { kind: 'websocket', reason: 'resume-timeout' })).toBe(1);
 
-      const code = await within(10000, 'slixmpp exit', contact.exited);
+      const { code } = await within(10000, 'slixmpp exit', contact.exited);
       expect(code).toBe(0);
       const presences = contact.events.filter((e) => e.event === 'presence' && e.from === fullJid).map((e) => e.type);
       expect(presences[0]).toBe('available');
