@@ -3,6 +3,7 @@ import type { Element } from 'ltx';
 import { SM_NS, TestClient } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 import { eventually } from '../helpers/sockets';
+import { client, xml, type XmppClient } from '../helpers/xmpp-js';
 
 /**
  * XEP-0198 with a client nobody here wrote: @xmpp/client (xmpp.js 0.14) and its stream-management plugin,
@@ -10,27 +11,6 @@ import { eventually } from '../helpers/sockets';
  * The other party is the hand-driven TestClient.
  */
 
-/** The little of @xmpp/client this test uses: the package ships no types. */
-interface XmppClient {
-  jid: { toString(): string } | null;
-  status: string;
-  socket: Socket | null;
-  streamManagement: { enabled: boolean; id: string; inbound: number; outbound: number; outbound_q: unknown[]; requestAckInterval: number; on(event: 'ack' | 'fail', cb: (stanza: Element) => void): void; on(event: 'resumed', cb: () => void): void };
-  reconnect: { delay: number; reconnect(): Promise<void>; stop(): void };
-  on(event: 'stanza' | 'element' | 'send', cb: (el: Element) => void): void;
-  on(event: 'online', cb: (jid: unknown) => void): void;
-  on(event: 'error', cb: (err: Error) => void): void;
-  on(event: 'status', cb: (status: string) => void): void;
-  start(): Promise<unknown>;
-  stop(): Promise<unknown>;
-  send(el: Element): Promise<void>;
-}
-interface XmppModule {
-  client(options: Record<string, unknown>): XmppClient;
-  xml(name: string, attrs?: Record<string, string>, ...children: unknown[]): Element;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { client, xml } = require('@xmpp/client') as XmppModule;
 
 jest.setTimeout(30000);
 

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import type { Element } from 'ltx';
 import * as XMPP from 'stanza';
 import type { ReceivedMessage, ReceivedPresence } from 'stanza/protocol';
-import { WebSocket as WsWebSocket } from 'ws';
 import { SM_NS } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 import { eventsNamed, PYTHON, killDrivers, runDriver, succeeded, type PyEvent, type PyRun } from '../helpers/py-driver';
 import { eventually } from '../helpers/sockets';
+import { client, xml, type XmppClient } from '../helpers/xmpp-js';
 
 /**
  * XMPP over WebSocket (RFC 7395) with clients nobody here wrote: @xmpp/client (xmpp.js 0.14) and StanzaJS 12,
@@ -22,27 +22,6 @@ jest.setTimeout(40000);
 
 // xmpp.js's WebSocket transport uses the global WebSocket, which Node 20 only has behind --experimental-websocket;
 // `ws` is the implementation xmpp.js documents for older Node (and the one StanzaJS itself uses on Node).
-const g = globalThis as { WebSocket?: unknown };
-if (typeof g.WebSocket === 'undefined') g.WebSocket = WsWebSocket;
-
-/** The little of @xmpp/client this test uses: the package ships no types. */
-interface XmppClient {
-  jid: { toString(): string } | null;
-  status: string;
-  streamManagement: { enabled: boolean; id: string };
-  reconnect: { stop(): void };
-  on(event: 'stanza' | 'element' | 'send', cb: (el: Element) => void): void;
-  on(event: 'error', cb: (err: Error) => void): void;
-  start(): Promise<unknown>;
-  stop(): Promise<unknown>;
-  send(el: Element): Promise<void>;
-}
-interface XmppModule {
-  client(options: Record<string, unknown>): XmppClient;
-  xml(name: string, attrs?: Record<string, string>, ...children: unknown[]): Element;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { client, xml } = require('@xmpp/client') as XmppModule;
 
 /** slixmpp over TCP with STARTTLS and SCRAM (slix_client.py's only way in), running the actions in order. */
 function slix(jid: string, actions: Record<string, unknown>[]): PyRun & { succeeded(): Promise<PyEvent[]> } {
