@@ -2,7 +2,7 @@
 // the load comes from elsewhere. Forked by bench/lib/server.mjs; speaks over the IPC channel:
 //   parent -> {config, users, prefix, password}; child -> {port, httpPort}
 //   parent -> {gc: true}; child -> {rss}      parent -> {stop: true}; child exits
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from './dist.mjs';
@@ -12,8 +12,20 @@ const { Server } = await load('server.js');
 const { SqliteStorage } = await load('storage/sqlite.js');
 const { createLogger } = await load('log.js');
 const { makeUserRecord } = await load('c2s/sasl/credentials.js');
+const { loadTls } = await load('transport/tls.js');
 
-process.once('message', async ({ config: overrides, users, prefix, password }) => {
+/** An RSA 2048 certificate for localhost in `dir`, to compare with the generated ECDSA one. */
+async function rsaCertificate(dir) {
+  const { generate } = await import('selfsigned');
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, algorithm: 'sha256', extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }] });
+  const paths = { cert: join(dir, 'rsa.crt'), key: join(dir, 'rsa.key') };
+  writeFileSync(paths.cert, pems.cert);
+  writeFileSync(paths.key, pems.private);
+  return paths;
+}
+
+// tls: 'ec' (the certificate Vigil generates) or 'rsa' offers STARTTLS; absent, the server offers none.
+process.once('message', async ({ config: overrides, users, prefix, password, tls: keyType }) => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   const config = loadConfig({
     env: {},
@@ -23,14 +35,16 @@ process.once('message', async ({ config: overrides, users, prefix, password }) =
       storage: { driver: 'sqlite', path: join(dir, 'vigil.sqlite') },
       c2s: { allowPlainWithoutTls: true },
       log: { level: 'silent' },
+      ...(keyType === 'rsa' ? { tls: await rsaCertificate(dir) } : {}),
       ...overrides,
     },
   });
+  const tls = keyType ? (await loadTls(config, createLogger('silent'))).context : undefined;
   const storage = new SqliteStorage(config.storage.path);
   // One credential derivation shared by every account: seeding is not what we measure, login cost is.
   const { scram } = makeUserRecord('x', password, config.c2s.scramIterations);
   for (let i = 0; i < users; i++) await storage.createUser({ username: `${prefix}${i}`, scram });
-  const server = new Server({ config, log: createLogger('silent'), storage });
+  const server = new Server({ config, log: createLogger('silent'), storage, tls });
   await server.start();
   globalThis.vigilServer = server;
   process.send({ port: server.addresses.c2s, wsPort: server.addresses.websocket, httpPort: server.addresses.http });

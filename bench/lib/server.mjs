@@ -7,10 +7,10 @@ const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const TICKS = 100; // USER_HZ on Linux
 
 /** Start the server child; resolves once it listens. */
-export async function startServer({ config = {}, users = 0, prefix = 'u', password = 'bench-secret' } = {}) {
+export async function startServer({ config = {}, users = 0, prefix = 'u', password = 'bench-secret', tls } = {}) {
   const child = fork(here('./serve.mjs'), [], { execArgv: ['--expose-gc', ...(process.env.VIGIL_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.VIGIL_BENCH_PROF] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const reply = () => new Promise((resolve) => child.once('message', resolve));
-  child.send({ config, users, prefix, password });
+  child.send({ config, users, prefix, password, tls });
   const { port, wsPort, httpPort } = await reply();
   return {
     pid: child.pid,

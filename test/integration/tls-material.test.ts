@@ -1,0 +1,42 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, TLSSocket } from 'node:tls';
+import { loadConfig } from '../../src/config/load';
+import { createLogger } from '../../src/log';
+import { loadTls } from '../../src/transport/tls';
+
+describe('the generated certificate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-tls-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is ECDSA P-256 for the domain, and a client completes a TLS handshake with it', async () => {
+    const config = loadConfig({ env: {}, overrides: { domain: 'chat.example', storage: { path: join(dir, 'vigil.sqlite') } } });
+    const tls = await loadTls(config, createLogger('silent'));
+    const cert = new X509Certificate(tls.cert);
+    expect(cert.publicKey.asymmetricKeyType).toBe('ec');
+    expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(cert.checkHost('chat.example')).toBe('chat.example');
+    // Made once: a second start keeps the same certificate.
+    expect((await loadTls(config, createLogger('silent'))).cert).toBe(tls.cert);
+
+    const server = createServer((socket) => {
+      const secure = new TLSSocket(socket, { isServer: true, secureContext: tls.context });
+      secure.on('error', () => undefined);
+      secure.end('hello');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const greeting = await new Promise<string>((resolve, reject) => {
+      const c = connect({ port, host: '127.0.0.1', ca: tls.cert, servername: 'chat.example' }, () => undefined);
+      let got = '';
+      c.on('data', (d: Buffer) => (got += d.toString()));
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+    });
+    server.close();
+    expect(greeting).toBe('hello');
+  });
+});
