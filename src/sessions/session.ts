@@ -7,7 +7,7 @@ import type { Jid } from '../xmpp/jid.js';
 import type { WatchState } from '../watchdog/decide.js';
 import { request, type StreamManagement } from '../sm/stream-management.js';
 import type { CloseReason, LossReason } from './close-reason.js';
-import type { CsiBuffer } from './csi.js';
+import { CsiBuffer } from './csi.js';
 import { SinceLastHeard, type Ledger, type Unconfirmed } from './ledger.js';
 import { ResourceState } from './resource-state.js';
 
@@ -179,6 +179,9 @@ export class Session implements WatchState {
 
   send(stanza: Element): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    // While hibernated, presence is held as for an inactive client: the latest per contact, outside the
+    // unacked queue, so a busy roster cannot fill sm.maxQueue before the phone is back.
+    if (this.hibernatedUntil > 0 && stanza.name === 'presence') this.csi ??= new CsiBuffer();
     if (this.csi) {
       if (this.csi.hold(stanza)) return;
       if (this.csi.held > 0) for (const presence of this.csi.release()) this.write(presence);

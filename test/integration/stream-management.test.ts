@@ -307,6 +307,28 @@ describe('bounds', () => {
   });
   afterAll(() => small.stop());
 
+  it('holds only the latest presence of each contact for a hibernated session, outside the unacked queue', async () => {
+    const [[a], [b]] = await small.freshUsers('away', 'busy');
+    const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
+    await small.storage.putRosterItem(a, item(`${b}@localhost`));
+    await small.storage.putRosterItem(b, item(`${a}@localhost`));
+    const bob = await TestClient.login(small.port, b, 'secret', 'desk');
+    const alice = await TestClient.login(small.port, a, 'secret', 'phone');
+    await alice.waitFor((el) => el.name === 'presence' && el.attrs.from === bob.jid);
+    const id = (await alice.enableSm()).attrs.id as string;
+    alice.destroy();
+    await eventually(() => small.server.ctx.registry.getByFullJid(alice.jid)?.state === 'detached');
+    // Ten changes: more than sm.maxQueue (5) if each were queued.
+    for (let i = 0; i < 10; i++) bob.send(`<presence><status>s${i}</status></presence>`);
+    await bob.until(() => bob.elements.filter((el) => el.name === 'presence' && el.getChildText('status') === 's9').length === 1);
+    const { client, reply } = await TestClient.resume(small.port, a, id, 0);
+    expect(reply.name).toBe('resumed');
+    await client.until(() => client.elements.some((el) => el.name === 'presence' && el.attrs.from === bob.jid));
+    await client.iq("<ping xmlns='urn:xmpp:ping'/>", "type='get'");
+    expect(client.elements.filter((el) => el.name === 'presence' && el.attrs.from === bob.jid).map((el) => el.getChildText('status'))).toEqual(['s9']);
+    await Promise.all([client.close(), bob.close()]);
+  });
+
   it('closes a client that lets the unacked queue overflow with <policy-violation/>, and loses nothing', async () => {
     const [[a], [b]] = await small.freshUsers('over', 'sender');
     const alice = await TestClient.login(small.port, a, 'secret', 'r');
