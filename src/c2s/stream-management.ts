@@ -94,7 +94,7 @@ function resume(el: Element, stream: SmStream, host: SmHost): void {
   host.resumedFrom(temporary, old);
   stream.adopt(old);
   stream.conn.send(new Element('resumed', { xmlns: NS_SM, previd, h: String(sm.inbound) }));
-  const resent = old.resume(stream.conn, h);
+  const resent = old.resume(stream.conn, h, temporary.kind, temporary.policy);
   metrics.smResumes.inc({ result: 'ok' });
   metrics.smRedelivered.inc(resent);
   log.info({ event: 'sm.resumed', session: old.id, jid: old.fullJid, resent, hidden: wasHidden, ip: old.remoteAddress }, 'session resumed');

@@ -83,15 +83,15 @@ export class Session implements WatchState {
   /** XEP-0352: while the client is inactive, the presence held back from it. */
   csi: CsiBuffer | undefined;
 
-  readonly stanzasIn: { inc(): void };
-  private readonly stanzasOut: { inc(): void };
+  stanzasIn: { inc(): void };
+  private stanzasOut: { inc(): void };
   /** Bytes of one oversized stanza still waiting, allowed beyond maxSendQueue (see send()). */
   private oversized = 0;
   private bytesInBefore = 0;
   private bytesOutBefore = 0;
 
   constructor(
-    readonly kind: ConnectionKind,
+    public kind: ConnectionKind,
     public conn: Connection | undefined,
     public policy: WatchdogPolicy,
     private readonly host: SessionHost,
@@ -286,8 +286,15 @@ export class Session implements WatchState {
    * A resume: leave whatever connection is still thought alive (the client knows better), take the new
    * one, take the client's ack, and re-send the rest of the queue in order, each stanza once more.
    */
-  resume(conn: Connection, h: number): number {
+  resume(conn: Connection, h: number, kind: ConnectionKind, policy: WatchdogPolicy): number {
     const sm = this.sm!;
+    // A session may come back over another transport (TCP, WebSocket): it is watched as what it rides on now.
+    if (kind !== this.kind) {
+      this.kind = kind;
+      this.stanzasIn = this.host.stanzaCounter(kind, 'in');
+      this.stanzasOut = this.host.stanzaCounter(kind, 'out');
+    }
+    this.policy = policy;
     const old = this.detach();
     if (old && !old.closed) old.close(streamError('conflict', 'this session was resumed on another connection'));
     this.attach(conn);

@@ -134,9 +134,9 @@ describe('chaos: a stream-management client whose link is cut while messages flo
     const resumes: { h: number; written: number; resent: number }[] = [];
     const aliceSession = s.server.ctx.registry.getByFullJid(full)!;
     const resume = aliceSession.resume.bind(aliceSession);
-    aliceSession.resume = (conn, h) => {
+    aliceSession.resume = (conn, h, kind, policy) => {
       const written = aliceSession.sm!.queue.writtenCount;
-      const resent = resume(conn, h);
+      const resent = resume(conn, h, kind, policy);
       resumes.push({ h, written, resent });
       return resent;
     };

@@ -144,6 +144,25 @@ describe('the stream', () => {
     expect((await again.waitFor((el) => el.name === 'message')).getChildText('body')).toBe('while you were away');
     await Promise.all([again.close(), tcp.close()]);
   });
+
+  it('resumes a session over the other transport, and watches it as what it rides on now', async () => {
+    const [[name]] = await users('cross');
+    const tcp = await TestClient.login(srv.port, name, 'secret', 'phone');
+    await tcp.waitFor((el) => el.name === 'presence');
+    const previd = (await tcp.enableSm()).attrs.id as string;
+    const full = tcp.jid;
+    tcp.destroy();
+    await expectEventually(async () => srv.server.ctx.registry.getByFullJid(full)?.state === 'detached');
+    expect(srv.server.ctx.registry.getByFullJid(full)?.kind).toBe('c2s');
+    const web = await WsClient.connect(url);
+    await web.open();
+    await web.authPlain(name, 'secret');
+    web.send(`<resume xmlns='urn:xmpp:sm:3' previd='${previd}' h='0'/>`);
+    expect((await web.waitFor((el) => el.name === 'resumed' || el.name === 'failed')).name).toBe('resumed');
+    const session = srv.server.ctx.registry.getByFullJid(full)!;
+    expect([session.kind, session.policy]).toEqual(['websocket', srv.server.config.watchdog.websocket]);
+    await web.close();
+  });
 });
 
 describe('the watchdog on WebSocket', () => {
