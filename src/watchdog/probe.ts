@@ -1,6 +1,5 @@
 import { Element } from 'ltx';
 import type { Router } from '../router/router.js';
-import { SERVER } from '../router/origin.js';
 import type { Session } from '../sessions/session.js';
 import { NS } from '../xmpp/ns.js';
 
@@ -31,6 +30,7 @@ export function sendProbe(session: Session, router: Router, now: number): 'sm-ac
   );
   const iq = new Element('iq', { type: 'get', id, from: router.domain, to });
   iq.c('ping', { xmlns: NS.PING });
-  router.route(iq, SERVER);
+  // Straight to the session it probes: routing would only parse the JID it already has.
+  session.send(iq);
   return 'xmpp-ping';
 }
