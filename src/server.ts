@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { SecureContext } from 'node:tls';
 import { AuthThrottle } from './c2s/auth-throttle.js';
 import { IpLimits } from './c2s/rate-limit.js';
-import { C2SStream, type C2SHost } from './c2s/stream.js';
+import { C2SStream, type C2SHost, type ClientKind } from './c2s/stream.js';
 import { CONNECTION_KINDS, type Config, type ConnectionKind } from './config/types.js';
 import type { Context } from './context.js';
 import { installCarbons } from './features/carbons.js';
@@ -30,7 +30,6 @@ import type { Storage } from './storage/storage.js';
 import { connectionOptions, type Connection } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
 import type { Transport } from './transport/transport.js';
-import type { WebSocketTransport } from './transport/websocket.js';
 import { Watchdog } from './watchdog/watchdog.js';
 import { WebSocketListener } from './websocket/listener.js';
 
@@ -124,9 +123,11 @@ export class Server implements C2SHost {
 
   async start(): Promise<void> {
     const { config } = this;
+    // Built first: a configuration it refuses (trusted proxies, wss without a certificate) stops the start
+    // before anything listens.
+    this.websocketListener = new WebSocketListener(this.ctx, this.tls, (transport) => this.accept(transport, 'websocket'));
     this.c2sListener = createTcpServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.acceptSocket(socket));
     await listen(this.c2sListener, config.listeners.c2s.port, config.listeners.c2s.host);
-    this.websocketListener = new WebSocketListener(this.ctx, this.tls, (transport) => this.acceptWebSocket(transport));
     await this.websocketListener.listen(config.listeners.websocket.port, config.listeners.websocket.host);
     this.httpListener = createHttpServer({ metrics: this.ctx.metrics, ready: () => !this.stopping && this.c2sListener?.listening === true, extra: adminRoutes(this.ctx) });
     await listen(this.httpListener, config.listeners.http.port, config.listeners.http.host);
@@ -214,7 +215,7 @@ export class Server implements C2SHost {
   }
 
   /** A stream on any transport; the listeners call this, and tests drive it with transports of their own. */
-  accept(transport: Transport, kind: 'c2s' | 'websocket' = 'c2s'): Session | undefined {
+  accept(transport: Transport, kind: ClientKind = 'c2s'): Session | undefined {
     if (this.stopping) {
       transport.reset();
       return undefined;
@@ -232,11 +233,6 @@ export class Server implements C2SHost {
     this.ctx.registry.add(stream.session);
     this.ctx.metrics.connectionsAccepted.inc({ kind });
     return stream.session;
-  }
-
-  private acceptWebSocket(transport: WebSocketTransport): void {
-    if (this.stopping) return transport.reset();
-    this.accept(transport, 'websocket');
   }
 
   private acceptSocket(socket: Socket): void {

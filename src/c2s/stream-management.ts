@@ -3,7 +3,8 @@ import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
 import { parseH } from '../sm/ack-queue.js';
 import type { Resumptions } from '../sm/resumptions.js';
-import { failed, NS_SM, smSettings, StreamManagement } from '../sm/stream-management.js';
+import { failed, smSettings, StreamManagement } from '../sm/stream-management.js';
+import { NS } from '../xmpp/ns.js';
 import type { Connection } from '../transport/connection.js';
 
 /** What stream management needs from the server around a stream. */
@@ -93,7 +94,7 @@ function resume(el: Element, stream: SmStream, host: SmHost): void {
   const wasHidden = old.im.hidden;
   host.resumedFrom(temporary, old);
   stream.adopt(old);
-  stream.conn.send(new Element('resumed', { xmlns: NS_SM, previd, h: String(sm.inbound) }));
+  stream.conn.send(new Element('resumed', { xmlns: NS.SM, previd, h: String(sm.inbound) }));
   const resent = old.resume(stream.conn, h, temporary.kind, temporary.policy);
   metrics.smResumes.inc({ result: 'ok' });
   metrics.smRedelivered.inc(resent);

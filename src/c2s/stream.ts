@@ -12,7 +12,6 @@ import { makeJid, parseJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import type { ParseErrorCondition, StreamHeader } from '../xmpp/parser.js';
 import { CsiBuffer } from '../sessions/csi.js';
-import { NS_SM } from '../sm/stream-management.js';
 import { limitsElement, postAuthFeatures, preAuthFeatures, type Mechanism } from './features.js';
 import { handleSm, type SmHost, type SmStream } from './stream-management.js';
 import type { AuthThrottle } from './auth-throttle.js';
@@ -34,6 +33,9 @@ export interface PreAuthRegistration {
   /** `secure` is false when credentials would travel in clear. */
   preAuth(iq: Element, session: Session, secure: boolean): Promise<void>;
 }
+
+/** The kinds of client stream: XML over TCP, or RFC 7395 over WebSocket. */
+export type ClientKind = 'c2s' | 'websocket';
 
 export interface C2SHost extends SessionHost, SmHost {
   readonly ctx: Context;
@@ -63,7 +65,7 @@ export class C2SStream implements ConnectionEvents, SmStream {
   private authFailures = 0;
 
   /** `websocket`: RFC 7395 framing on a WebSocket transport; the negotiation after it is the same. */
-  constructor(transport: Transport, private readonly host: C2SHost, readonly kind: 'c2s' | 'websocket' = 'c2s') {
+  constructor(transport: Transport, private readonly host: C2SHost, readonly kind: ClientKind = 'c2s') {
     const { config } = host.ctx;
     const policy = config.watchdog[kind];
     const shaper = SessionShaper.for(config, transport.remoteAddress, Date.now(), (limit) => host.ctx.metrics.rateLimited.inc({ kind, limit }));
@@ -284,7 +286,7 @@ export class C2SStream implements ConnectionEvents, SmStream {
   }
 
   private bind(el: Element): void {
-    if (el.attrs.xmlns === NS_SM) return handleSm(el, this, this.host);
+    if (el.attrs.xmlns === NS.SM) return handleSm(el, this, this.host);
     const bindEl = el.name === 'iq' && el.attrs.type === 'set' ? el.getChild('bind', NS.BIND) : undefined;
     if (!bindEl) {
       if (el.name === 'iq' && el.attrs.type !== 'result' && el.attrs.type !== 'error') {
@@ -312,7 +314,7 @@ export class C2SStream implements ConnectionEvents, SmStream {
   }
 
   private active(el: Element): void {
-    if (el.attrs.xmlns === NS_SM) return handleSm(el, this, this.host);
+    if (el.attrs.xmlns === NS.SM) return handleSm(el, this, this.host);
     if (el.attrs.xmlns === NS.CSI && (el.name === 'active' || el.name === 'inactive')) return this.clientState(el.name);
     if (el.attrs.xmlns !== NS.CLIENT || (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq')) {
       return this.fail('unsupported-stanza-type', `<${el.name}/> in ${el.attrs.xmlns ?? 'no namespace'} is not a client stanza`);

@@ -44,10 +44,6 @@ export class Resumptions {
     return gone && gone.username === username && gone.until > now ? gone.h : undefined;
   }
 
-  get size(): number {
-    return this.live.size;
-  }
-
   private prune(now: number): void {
     for (const [id, g] of this.gone) {
       if (g.until > now && this.gone.size <= MAX_GONE) break;

@@ -4,8 +4,6 @@ import type { Config } from '../config/types.js';
 import { NS } from '../xmpp/ns.js';
 import { AckQueue, H_MOD } from './ack-queue.js';
 
-export const NS_SM = NS.SM;
-
 /** The sm.* settings a session reads while it runs; refreshed on reload, except the window it negotiated. */
 export interface SmSettings {
   maxQueue: number;
@@ -61,24 +59,24 @@ export class StreamManagement {
   }
 
   enabled(): Element {
-    const attrs: Record<string, string> = { xmlns: NS_SM };
+    const attrs: Record<string, string> = { xmlns: NS.SM };
     if (this.id) Object.assign(attrs, { id: this.id, resume: 'true', max: String(Math.floor(this.resumeTimeout / 1000)) });
     return new Element('enabled', attrs);
   }
 
   answer(): Element {
-    return new Element('a', { xmlns: NS_SM, h: String(this.inbound) });
+    return new Element('a', { xmlns: NS.SM, h: String(this.inbound) });
   }
 }
 
 export function request(): Element {
-  return new Element('r', { xmlns: NS_SM });
+  return new Element('r', { xmlns: NS.SM });
 }
 
 /** <failed/> with a condition, our h when we know one, and a text saying why. */
 export function failed(condition: string, text: string, h?: number): Element {
-  const el = new Element('failed', h === undefined ? { xmlns: NS_SM } : { xmlns: NS_SM, h: String(h) });
-  el.c(condition, { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' });
-  el.c('text', { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas', 'xml:lang': 'en' }).t(text);
+  const el = new Element('failed', h === undefined ? { xmlns: NS.SM } : { xmlns: NS.SM, h: String(h) });
+  el.c(condition, { xmlns: NS.STANZAS_ERR });
+  el.c('text', { xmlns: NS.STANZAS_ERR, 'xml:lang': 'en' }).t(text);
   return el;
 }

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type BlockList, type Server as NetServer, type Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Context } from '../context.js';
@@ -20,10 +20,14 @@ export class WebSocketListener {
   readonly listener: NetServer;
   private readonly http: HttpServer;
   private readonly wss: WebSocketServer;
+  /** websocket.trustedProxies parsed once per value it has had (a reload may change it). */
+  private proxies: { text: string; list: BlockList };
 
   constructor(private readonly ctx: Context, tls: SecureContext | undefined, private readonly accept: (transport: WebSocketTransport) => void) {
     const secure = ctx.config.listeners.websocket.tls;
     if (secure && !tls) throw new Error('listeners.websocket.tls is on but there is no TLS certificate');
+    // Parsed now, so a wrong value stops the start with its reason rather than failing each client.
+    this.proxies = { text: ctx.config.websocket.trustedProxies, list: trustedProxies(ctx.config.websocket.trustedProxies) };
     this.http = createHttpServer(this.onRequest);
     // https.createServer takes a certificate, not the SecureContext the server already holds (STARTTLS's):
     // each connection is wrapped in TLS with that context and handed to the HTTP server.
@@ -61,18 +65,26 @@ export class WebSocketListener {
     if (!protocols.includes('xmpp')) {
       return this.refuse(socket, 400, 'no-subprotocol', 'this endpoint speaks XMPP over WebSocket (RFC 7395): ask for the subprotocol with Sec-WebSocket-Protocol: xmpp');
     }
-    let peer;
+    let proxies;
     try {
-      peer = peerOf(req, trustedProxies(this.config.websocket.trustedProxies), this.config.listeners.websocket.tls);
+      proxies = this.trusted();
     } catch (err) {
       this.ctx.log.error({ event: 'websocket.config', err: (err as Error).message }, 'websocket.trustedProxies is wrong');
       return this.refuse(socket, 500, 'error', 'the server is misconfigured');
     }
+    const peer = peerOf(req, proxies, this.config.listeners.websocket.tls);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.count('ok');
       this.accept(new WebSocketTransport(ws, socket, peer));
     });
   };
+
+  /** The trusted proxies of the configuration now; a value a reload brought is parsed once. */
+  private trusted(): BlockList {
+    const text = this.config.websocket.trustedProxies;
+    if (text !== this.proxies.text) this.proxies = { text, list: trustedProxies(text) };
+    return this.proxies.list;
+  }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];

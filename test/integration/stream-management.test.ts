@@ -300,6 +300,30 @@ describe('the watchdog speaks stream management', () => {
   });
 });
 
+describe('ack requests by age', () => {
+  let slow: TestServer;
+  beforeAll(async () => {
+    slow = await startServer({ watchdog: { interval: '100ms' }, sm: { ackEvery: 100, ackAfter: '300ms' } });
+  });
+  afterAll(() => slow.stop());
+
+  it('asks for an ack once the oldest unacked stanza has waited sm.ackAfter, however few there are', async () => {
+    const [[a], [b]] = await slow.freshUsers('aged', 'ager');
+    const alice = await TestClient.login(slow.port, a, 'secret', 'r');
+    await alice.waitFor((el) => el.name === 'presence' && el.attrs.from === alice.jid);
+    await alice.enableSm();
+    const bob = await TestClient.login(slow.port, b, 'secret', 'r');
+    bob.send(`<message to='${alice.jid}' type='chat'><body>one</body></message>`);
+    await alice.waitFor((el) => el.name === 'message');
+    // One stanza, far below sm.ackEvery: only its age makes the server ask.
+    await alice.waitFor((el) => el.name === 'r' && el.attrs.xmlns === SM_NS, 5000);
+    alice.send(`<a xmlns='${SM_NS}' h='${alice.handled}'/>`);
+    await alice.iq("<ping xmlns='urn:xmpp:ping'/>", "type='get'");
+    expect(slow.server.ctx.registry.getByFullJid(alice.jid)?.sm?.queue.length).toBe(1); // the ping's reply, not yet acked
+    await Promise.all([alice.close(), bob.close()]);
+  });
+});
+
 describe('bounds', () => {
   let small: TestServer;
   beforeAll(async () => {

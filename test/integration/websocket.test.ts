@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { TestClient } from '../helpers/client';
 import { metricValue, startServer, testTls, type TestServer } from '../helpers/server';
 import { FRAMING, WsClient } from '../helpers/ws-client';
+import { WebSocketListener } from '../../src/websocket/listener';
 
 /** RFC 7395 over real WebSocket connections on loopback. */
 
@@ -260,6 +261,12 @@ describe('behind a proxy', () => {
     } finally {
       await strict.stop();
     }
+  });
+
+  it('refuses to start with a trusted proxy that is not an address or CIDR, naming it', () => {
+    const config = srv.server.config;
+    const ctx = { ...srv.server.ctx, config: { ...config, websocket: { ...config.websocket, trustedProxies: '127.0.0.1, proxy.example' } } };
+    expect(() => new WebSocketListener(ctx, undefined, () => undefined)).toThrow("websocket.trustedProxies: 'proxy.example' is not an address or CIDR");
   });
 
   it('sends new streams elsewhere with <close see-other-uri/> while draining', async () => {
