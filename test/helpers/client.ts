@@ -78,10 +78,14 @@ export class TestClient extends Inbox {
     });
   }
 
-  /** Connect, authenticate with PLAIN (no TLS: the test server allows it), bind, and send initial presence. */
-  static async login(port: number, user: string, password = 'secret', resource?: string, opts: { presence?: boolean; host?: string } = {}): Promise<TestClient> {
+  /** Connect, STARTTLS if asked (else the test server allows PLAIN in clear), PLAIN, bind, and initial presence. */
+  static async login(port: number, user: string, password = 'secret', resource?: string, opts: { presence?: boolean; host?: string; tls?: boolean } = {}): Promise<TestClient> {
     const c = await TestClient.connect(port, opts.host);
     await c.open();
+    if (opts.tls) {
+      await c.startTls();
+      await c.open();
+    }
     await c.authPlain(user, password);
     await c.bind(resource);
     if (opts.presence !== false) c.send('<presence/>');

@@ -48,13 +48,7 @@ afterAll(async () => {
 });
 
 async function otherParty(name: string, resource: string): Promise<TestClient> {
-  const c = await TestClient.connect(srv.port);
-  await c.open();
-  await c.startTls();
-  await c.open();
-  await c.authPlain(name, 'secret');
-  await c.bind(resource);
-  c.send('<presence/>');
+  const c = await TestClient.login(srv.port, name, 'secret', resource, { tls: true });
   c.answerPings();
   others.push(c);
   return c;

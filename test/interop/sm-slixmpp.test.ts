@@ -50,13 +50,7 @@ afterEach(() => {
 
 /** The raw other party; the test server allows PLAIN without TLS only for it (allowPlainWithoutTls is off, so STARTTLS first). */
 async function otherParty(name: string, resource: string): Promise<TestClient> {
-  const c = await TestClient.connect(srv.port);
-  await c.open();
-  await c.startTls();
-  await c.open();
-  await c.authPlain(name, 'secret');
-  await c.bind(resource);
-  c.send('<presence/>');
+  const c = await TestClient.login(srv.port, name, 'secret', resource, { tls: true });
   c.answerPings();
   others.push(c);
   return c;
