@@ -32,6 +32,7 @@ import { TcpTransport } from './transport/tcp.js';
 import type { Transport } from './transport/transport.js';
 import { Watchdog } from './watchdog/watchdog.js';
 import { WebSocketListener } from './websocket/listener.js';
+import { Federation, type FederationHost } from './s2s/federation.js';
 
 export interface ServerOptions {
   config: Config;
@@ -39,6 +40,8 @@ export interface ServerOptions {
   storage: Storage;
   /** STARTTLS context; without one the server offers no STARTTLS (tests only). */
   tls?: SecureContext;
+  /** Our certificate and key as PEM, for server-to-server TLS (presented both ways); without one no S2S TLS. */
+  certificate?: { cert: string; key: string };
 }
 
 /**
@@ -46,7 +49,7 @@ export interface ServerOptions {
  * SessionHost: every session's single close lands in sessionClosed(), which counts it and tells the
  * features that subscribed to the end of sessions.
  */
-export class Server implements C2SHost {
+export class Server implements C2SHost, FederationHost {
   readonly ctx: Context;
   readonly tls: SecureContext | undefined;
   readonly watchdog: Watchdog;
@@ -56,6 +59,8 @@ export class Server implements C2SHost {
   readonly resumptions = new Resumptions();
   private c2sListener: TcpServer | undefined;
   private websocketListener: WebSocketListener | undefined;
+  /** Server-to-server streams, when s2s.enabled. */
+  readonly federation: Federation | undefined;
   private httpListener: HttpServer | undefined;
   private readonly closedBytes = new Map<string, number>();
   private stopping = false;
@@ -104,6 +109,7 @@ export class Server implements C2SHost {
     this.registration = installRegistration(this.ctx, presence);
     installStreamManagement(this.ctx);
     installCarbons(this.ctx);
+    if (options.config.s2s.enabled) this.federation = new Federation(this, options.certificate);
     this.authThrottle = new AuthThrottle(() => this.ctx.config.c2s.auth);
     this.watchdog = new Watchdog(this.ctx);
   }
@@ -113,12 +119,12 @@ export class Server implements C2SHost {
   }
 
   /** Bound listening addresses, once started. */
-  get addresses(): { c2s: number; websocket: number; http: number } {
+  get addresses(): { c2s: number; websocket: number; s2s: number; http: number } {
     const port = (s: TcpServer | undefined) => {
       const a = s?.address();
       return a && typeof a === 'object' ? a.port : 0;
     };
-    return { c2s: port(this.c2sListener), websocket: port(this.websocketListener?.listener), http: port(this.httpListener) };
+    return { c2s: port(this.c2sListener), websocket: port(this.websocketListener?.listener), s2s: this.federation?.port ?? 0, http: port(this.httpListener) };
   }
 
   async start(): Promise<void> {
@@ -129,6 +135,7 @@ export class Server implements C2SHost {
     this.c2sListener = createTcpServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.acceptSocket(socket));
     await listen(this.c2sListener, config.listeners.c2s.port, config.listeners.c2s.host);
     await this.websocketListener.listen(config.listeners.websocket.port, config.listeners.websocket.host);
+    await this.federation?.listen(config.listeners.s2s.port, config.listeners.s2s.host);
     this.httpListener = createHttpServer({ metrics: this.ctx.metrics, ready: () => !this.stopping && this.c2sListener?.listening === true, extra: adminRoutes(this.ctx) });
     await listen(this.httpListener, config.listeners.http.port, config.listeners.http.host);
     this.watchdog.start();
@@ -154,7 +161,7 @@ export class Server implements C2SHost {
     if (this.stopping) return;
     this.stopping = true;
     this.watchdog.stop();
-    const closing = Promise.all([closeListener(this.c2sListener), this.websocketListener?.close()]);
+    const closing = Promise.all([closeListener(this.c2sListener), this.websocketListener?.close(), this.federation?.stop()]);
     const sessions = [...this.ctx.registry.all()];
     for (const s of sessions) s.close('shutdown', { text: 'the server is shutting down' });
     await this.offline.flushed();
@@ -212,6 +219,27 @@ export class Server implements C2SHost {
     this.addClosedBytes(session);
     log.info({ event: 'session.closed', session: session.id, jid: session.fullJid, kind: session.kind, reason, unconfirmed: unconfirmed.length }, 'session closed');
     this.ctx.sessions.ended(session, reason, unconfirmed);
+  }
+
+  // FederationHost
+
+  admit(transport: Transport, kind: ConnectionKind): boolean {
+    const refused = this.stopping ? 'shutdown' : this.ipLimits.admit(transport.remoteAddress, Date.now());
+    if (!refused) return true;
+    if (refused !== 'shutdown') this.ctx.metrics.connectionsRefused.inc({ kind, reason: refused });
+    transport.reset();
+    return false;
+  }
+
+  track(session: Session, conn: Connection, kind: ConnectionKind): void {
+    if (kind === 's2sIn') this.ipLimits.opened(session, conn.transport.remoteAddress);
+    this.connections.add(conn);
+    this.ctx.registry.add(session);
+    this.ctx.metrics.connectionsAccepted.inc({ kind });
+  }
+
+  settled(session: Session): void {
+    this.ipLimits.settled(session);
   }
 
   /** A stream on any transport; the listeners call this, and tests drive it with transports of their own. */

@@ -193,7 +193,7 @@ export class C2SStream implements ConnectionEvents, SmStream {
       return;
     }
     this.conn.send(new Element('proceed', { xmlns: NS.TLS }));
-    this.conn.startTls(this.host.tls);
+    this.conn.startTls({ context: this.host.tls });
     this.stage = 'pre-auth';
   }
 

@@ -13,7 +13,7 @@ export async function startCommand(config: Config, loadOptions: LoadOptions): Pr
   const log = createLogger(config.log.level);
   const storage = await openStorage(config);
   const tls = await loadTls(config, log);
-  const server = new Server({ config, log, storage, tls: tls.context });
+  const server = new Server({ config, log, storage, tls: tls.context, certificate: { cert: tls.cert, key: tls.key } });
   await server.start();
 
   process.on('SIGHUP', () => {

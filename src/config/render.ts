@@ -10,14 +10,17 @@ const WIDTH = 100;
 
 /** What a group is for; the schema documents only leaves. Keyed by dotted group path. */
 const GROUP_NOTES: Record<string, string> = {
-  listeners: 'Sockets Vigil listens on: c2s for XMPP clients over TCP, websocket for web clients (RFC 7395, usually behind nginx), http for /metrics, /healthz, /readyz and the admin endpoints.',
+  listeners: 'Sockets Vigil listens on: c2s for XMPP clients over TCP, websocket for web clients (RFC 7395, usually behind nginx), s2s for other servers, http for /metrics, /healthz, /readyz and the admin endpoints.',
   websocket: 'XMPP over WebSocket: the proxies trusted for X-Forwarded-*, the URL published by discovery, and draining. Each WebSocket message is bounded by c2s.maxStanzaSize (plus 4 KiB, so the parser refuses one just over with <policy-violation/>).',
   tls: 'Certificates for STARTTLS.',
   storage: 'Where accounts, rosters and offline messages are kept.',
   c2s: 'Client-to-server streams: stanza size, authentication, offline messages.',
+  s2s:
+    'Federation with other servers: TLS and authentication (SASL EXTERNAL with a certificate, or dialback), how peers are found, and the per-domain queue. ' +
+    'Stanzas written to a peer that closes or dies before it proved it read them are sent again, once, on the next connection to that domain (or bounce when s2s.queue.timeout runs out first): a peer may then see one twice, never none.',
   sm: 'XEP-0198 stream management for clients: acks, resumption after a lost connection, and what a hibernated session keeps. SIGHUP applies the queue and ack settings to live sessions; a session keeps the resume window it negotiated.',
   watchdog:
-    'Dead-peer detection, with one policy per connection kind: c2s (clients over TCP) and websocket (clients over WebSocket). ' +
+    'Dead-peer detection, with one policy per connection kind: c2s (clients over TCP), websocket (clients over WebSocket), s2sIn (streams peer servers open to us) and s2sOut (ours to them). ' +
     'SIGHUP reloads these policies without a restart.',
   limits: 'Capacity the server is sized for.',
   shutdown: 'Graceful shutdown.',

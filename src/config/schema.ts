@@ -28,11 +28,22 @@ export interface OptionTree {
 /** Probes each kind may use: whitespace only on XML streams (RFC 7395 forbids it on WebSocket), ping frames only on WebSocket. */
 export const XML_STREAM_PROBES = ['xmpp-ping', 'whitespace', 'none'] as const;
 export const WEBSOCKET_PROBES = ['websocket-ping', 'xmpp-ping', 'none'] as const;
+/**
+ * An incoming server stream carries stanzas one way only (RFC 6120 §8.1.1): nothing may be sent on it that
+ * asks for an answer on it, so the peer is watched from its own side (its outgoing stream's probes) and here
+ * only by TCP.
+ */
+export const S2S_IN_PROBES = ['whitespace', 'none'] as const;
 
 interface PolicyDefaults<P extends readonly string[]> {
   probes: P;
   probeDoc: string;
   keepaliveDoc: string;
+  /** Where a kind's reasons differ from a client's. */
+  probeAfterDoc?: string;
+  maxIdleDoc?: string;
+  unauthenticatedDoc?: string;
+  maxSendQueueDoc?: string;
   probeAfter: string;
   probe: P[number];
   probeTimeout: string;
@@ -53,10 +64,10 @@ interface PolicyDefaults<P extends readonly string[]> {
  * promise a stream Vigil cannot accept yet.
  */
 function policySchema<P extends readonly string[]>(kind: string, d: PolicyDefaults<P>) {
-  const env = (key: string) => `VIGIL_WATCHDOG_${kind.toUpperCase()}_${key}`;
+  const env = (key: string) => `VIGIL_WATCHDOG_${kind.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_${key}`;
   return {
     probeAfter: {
-      doc: 'Send one probe when nothing has been received from the peer for this long (with stream management: no ack for this long, whatever else arrives). Received bytes are the only proof of life; our own writes never count. Clients: 120 s, well inside the 1800 s a NAT typically keeps an idle flow and slow enough not to wake a phone often; with probeTimeout a dead client is gone within 151 s (Openfire: 6 min; Prosody: ~28 min).',
+      doc: d.probeAfterDoc ?? 'Send one probe when nothing has been received from the peer for this long (with stream management: no ack for this long, whatever else arrives). Received bytes are the only proof of life; our own writes never count. Clients: 120 s, well inside the 1800 s a NAT typically keeps an idle flow and slow enough not to wake a phone often; with probeTimeout a dead client is gone within 151 s (Openfire: 6 min; Prosody: ~28 min).',
       format: 'duration', default: d.probeAfter, env: env('PROBE_AFTER'),
     },
     probe: {
@@ -68,7 +79,7 @@ function policySchema<P extends readonly string[]>(kind: string, d: PolicyDefaul
       format: 'duration', default: d.probeTimeout, env: env('PROBE_TIMEOUT'),
     },
     maxIdle: {
-      doc: 'Close with reason idle when nothing has been received for this long, whatever the probes did. 0 turns it off, the default for clients: an answered ping is received bytes, so the xmpp-ping probes decide. Set it with probe whitespace or none, where nothing else closes a silent peer.',
+      doc: d.maxIdleDoc ?? 'Close with reason idle when nothing has been received for this long, whatever the probes did. 0 turns it off, the default for clients: an answered ping is received bytes, so the xmpp-ping probes decide. Set it with probe whitespace or none, where nothing else closes a silent peer.',
       format: 'duration', default: d.maxIdle, env: env('MAX_IDLE'),
     },
     keepaliveAfter: {
@@ -76,7 +87,7 @@ function policySchema<P extends readonly string[]>(kind: string, d: PolicyDefaul
       format: 'duration', default: d.keepaliveAfter, env: env('KEEPALIVE_AFTER'),
     },
     unauthenticatedTimeout: {
-      doc: 'Close with reason unauthenticated a stream that has not authenticated and bound within this long of being accepted: half-finished negotiations are a cheap denial of service. 30 s: a real client needs well under a second (Prosody allows 5 min).',
+      doc: d.unauthenticatedDoc ?? 'Close with reason unauthenticated a stream that has not authenticated and bound within this long of being accepted: half-finished negotiations are a cheap denial of service. 30 s: a real client needs well under a second (Prosody allows 5 min).',
       format: 'duration', default: d.unauthenticatedTimeout, env: env('UNAUTHENTICATED_TIMEOUT'),
     },
     writeStallTimeout: {
@@ -84,7 +95,7 @@ function policySchema<P extends readonly string[]>(kind: string, d: PolicyDefaul
       format: 'duration', default: d.writeStallTimeout, env: env('WRITE_STALL_TIMEOUT'),
     },
     maxSendQueue: {
-      doc: 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer. 1 MiB is four stanzas of the largest size; a client that reads never comes close. The check is made at every write, and reading from the peer pauses while more than a quarter of it waits, so a client that sends requests and never reads their replies stalls itself rather than the server.',
+      doc: d.maxSendQueueDoc ?? 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer. 1 MiB is four stanzas of the largest size; a client that reads never comes close. The check is made at every write, and reading from the peer pauses while more than a quarter of it waits, so a client that sends requests and never reads their replies stalls itself rather than the server.',
       format: 'bytes', default: d.maxSendQueue, env: env('MAX_SEND_QUEUE'),
     },
     closeTimeout: {
@@ -121,6 +132,41 @@ const websocketDefaults: PolicyDefaults<typeof WEBSOCKET_PROBES> = {
   unauthenticatedTimeout: '30s', writeStallTimeout: '30s', maxSendQueue: '1MiB', closeTimeout: '5s', tcpKeepAlive: '60s',
 };
 
+const S2S_KEEPALIVE = 'Send a single space when nothing has been sent for this long, so NATs and firewalls between the servers keep the flow. 0 turns it off.';
+const S2S_UNAUTHENTICATED = 'Close with reason unauthenticated a server stream whose whole negotiation (TLS, then SASL EXTERNAL or dialback, which waits for a third connection to the authoritative server) has not finished within this long. 60 s: a real peer needs a few round trips, and a peer that accepts TCP and never answers holds nothing longer.';
+const S2S_QUEUE = 'Close with reason send-queue-overflow when more than this many bytes wait to be written to the peer server. 4 MiB: one stream carries every user\'s traffic to that domain, so it gets four times a client\'s room; reading from the peer pauses while a quarter of it waits.';
+
+/**
+ * Our connection to another server. Its probe is an XEP-0199 ping to the remote domain, answered on the
+ * peer's own stream to us and matched by id through the router: the only way to know that a server which
+ * still holds the TCP connection open is reading it. ejabberd never probes a silent link and Prosody notices
+ * one at its 840 s read timeout; at these defaults a frozen peer is closed within 91 s.
+ */
+const s2sOutDefaults: PolicyDefaults<typeof XML_STREAM_PROBES> = {
+  probes: XML_STREAM_PROBES,
+  probeDoc: 'How to probe the peer server: xmpp-ping (XEP-0199 to its domain; the reply comes back on its own stream to us and is matched by id; none within probeTimeout closes the stream and what it carried since the last answer is sent again on the next connection), whitespace (only makes TCP notice a dead peer), or none.',
+  keepaliveDoc: S2S_KEEPALIVE,
+  probeAfterDoc: 'Ping the peer server when it has proved nothing for this long (an answered ping, or bytes on this stream). 60 s: server links are few, so probing them is cheap, and stanzas sent into a frozen peer wait at most this plus probeTimeout before they are sent again on a new connection.',
+  maxIdleDoc: 'Close with reason idle when the peer has proved nothing for this long. 1 h, as ejabberd: with the pings on, only a peer that answers nothing and still holds TCP open gets here.',
+  unauthenticatedDoc: S2S_UNAUTHENTICATED,
+  maxSendQueueDoc: S2S_QUEUE,
+  probeAfter: '60s', probe: 'xmpp-ping', probeTimeout: '30s', maxIdle: '1h', keepaliveAfter: '0',
+  unauthenticatedTimeout: '60s', writeStallTimeout: '30s', maxSendQueue: '4MiB', closeTimeout: '5s', tcpKeepAlive: '60s',
+};
+
+/** A peer server's connection to us: we may not send it stanzas, so it is watched by TCP and bounded by maxIdle. */
+const s2sInDefaults: PolicyDefaults<typeof S2S_IN_PROBES> = {
+  probes: S2S_IN_PROBES,
+  probeDoc: 'How to probe a peer server on its stream to us: whitespace (a space, so TCP notices a dead peer; nothing may be asked on an incoming server stream) or none. The peer proves it is alive on our own stream to it, where the pings go.',
+  keepaliveDoc: S2S_KEEPALIVE,
+  probeAfterDoc: 'Send the whitespace probe when nothing has been received on this stream for this long. 60 s: enough to make TCP notice a peer that vanished well before maxIdle.',
+  maxIdleDoc: 'Close with reason idle when nothing has been received on this stream for this long. 1 h, as ejabberd: a peer with nothing to send closes its own stream long before (Prosody after 5 min), and it opens a new one when it has.',
+  unauthenticatedDoc: S2S_UNAUTHENTICATED,
+  maxSendQueueDoc: S2S_QUEUE,
+  probeAfter: '60s', probe: 'whitespace', probeTimeout: '30s', maxIdle: '1h', keepaliveAfter: '0',
+  unauthenticatedTimeout: '60s', writeStallTimeout: '30s', maxSendQueue: '4MiB', closeTimeout: '5s', tcpKeepAlive: '60s',
+};
+
 export const schema = {
   domain: { doc: 'The XMPP domain this server serves (the part after @ in user JIDs).', format: String, default: 'localhost', env: 'VIGIL_DOMAIN' },
   listeners: {
@@ -133,6 +179,10 @@ export const schema = {
       port: { doc: 'WebSocket port. It also serves /.well-known/host-meta and /.well-known/host-meta.json.', format: 'port-number', default: 5281, env: 'VIGIL_LISTENERS_WEBSOCKET_PORT' },
       path: { doc: 'The path WebSocket clients connect to; anything else is 404.', format: String, default: '/xmpp-websocket', env: 'VIGIL_LISTENERS_WEBSOCKET_PATH' },
       tls: { doc: 'Serve wss:// with the tls.* certificate. Off by default: the proxy in front terminates TLS and says so with X-Forwarded-Proto (see websocket.trustedProxies).', format: Boolean, default: false, env: 'VIGIL_LISTENERS_WEBSOCKET_TLS' },
+    },
+    s2s: {
+      host: { doc: 'Address the server-to-server listener binds; 0.0.0.0 or :: for every address.', format: String, default: '::', env: 'VIGIL_LISTENERS_S2S_HOST' },
+      port: { doc: 'Server-to-server port (RFC 6120; STARTTLS on this port), where other servers deliver to this domain.', format: 'port-number', default: 5269, env: 'VIGIL_LISTENERS_S2S_PORT' },
     },
     http: {
       host: { doc: 'Address of the HTTP listener for /metrics, /healthz and /readyz. Loopback by default: metrics are not for the world.', format: String, default: '127.0.0.1', env: 'VIGIL_LISTENERS_HTTP_HOST' },
@@ -239,6 +289,76 @@ export const schema = {
       format: String, default: '', env: 'VIGIL_WEBSOCKET_SEE_OTHER_URI',
     },
   },
+  s2s: {
+    enabled: {
+      doc: 'Federate: listen on listeners.s2s and deliver to other domains. Off: nothing listens there, and stanzas to other domains bounce with <remote-server-not-found/>.',
+      format: Boolean, default: true, env: 'VIGIL_S2S_ENABLED',
+    },
+    requireTls: {
+      doc: 'Require STARTTLS on every server stream, both ways: a peer that does not offer it (or does not ask for it, on its stream to us) is refused. On by default, as Prosody 0.12 and every public server today.',
+      format: Boolean, default: true, env: 'VIGIL_S2S_REQUIRE_TLS',
+    },
+    dialback: {
+      doc: 'Accept and use server dialback (XEP-0220) for a peer whose certificate does not prove its domain (self-signed, expired, another name). Off: only peers with a certificate valid for their domain (SASL EXTERNAL, XEP-0178) federate. On by default, as Prosody\'s s2s_secure_auth = false: many small servers run self-signed certificates.',
+      format: Boolean, default: true, env: 'VIGIL_S2S_DIALBACK',
+    },
+    secret: {
+      doc: 'The secret dialback keys are derived from (XEP-0185: HMAC-SHA256 of the stream id and both domains). Empty: a random one at each start, which is right for one node; nodes that share a domain must share it.',
+      format: String, default: '', env: 'VIGIL_S2S_SECRET', sensitive: true,
+    },
+    ca: {
+      doc: 'Comma-separated PEM files of certificate authorities trusted for peer certificates, beside the system\'s. Absolute paths.',
+      format: String, default: '', env: 'VIGIL_S2S_CA',
+    },
+    insecureDomains: {
+      doc: 'Comma-separated peer domains whose certificates are not checked at all: they authenticate by dialback even with s2s.dialback off. For a known peer with a broken certificate, never as a habit.',
+      format: String, default: '', env: 'VIGIL_S2S_INSECURE_DOMAINS',
+    },
+    routes: {
+      doc: 'Comma-separated static routes, domain=host:port (an IPv6 address in brackets), which win over DNS: for peers inside a private network, or tests. Other domains are found by their _xmpp-server._tcp SRV records, then their own address on 5269 (RFC 6120 §3.2).',
+      format: String, default: '', env: 'VIGIL_S2S_ROUTES',
+    },
+    dnsTimeout: {
+      doc: 'How long one DNS lookup (the SRV records, then the addresses through the system resolver, so /etc/hosts counts) may take. 5 s: a resolver that has not answered by then rarely will, and the queue is waiting.',
+      format: 'duration', default: '5s', env: 'VIGIL_S2S_DNS_TIMEOUT',
+    },
+    maxStanzaSize: {
+      doc: 'Largest stanza a peer server may send; a larger one ends the stream with <policy-violation/>. 512 KiB, as Prosody: a server relays its clients\' largest stanzas, with its own stamps.',
+      format: 'bytes', default: '512KiB', env: 'VIGIL_S2S_MAX_STANZA_SIZE',
+    },
+    maxDomainsPerStream: {
+      doc: 'Domains one incoming stream may authenticate by dialback (XEP-0220 multiplexing), so one connection cannot make us verify without end. 64.',
+      format: 'nat', default: 64, env: 'VIGIL_S2S_MAX_DOMAINS_PER_STREAM',
+    },
+    confirmAfter: {
+      doc: 'Ping the peer server early when a stanza sent to it has waited this long without proof that the peer read it. Until then what was sent is kept, to be sent again if the stream dies. 10 s: each busy link costs one ping per 10 s, and at most 10 s of traffic is held.',
+      format: 'duration', default: '10s', env: 'VIGIL_S2S_CONFIRM_AFTER',
+    },
+    queue: {
+      maxStanzas: {
+        doc: 'Stanzas waiting for a connection to one domain (being set up, or retried). One more bounces to its sender at once with <resource-constraint/>; presence is dropped instead. 1000.',
+        format: 'nat', default: 1000, env: 'VIGIL_S2S_QUEUE_MAX_STANZAS',
+      },
+      maxBytes: {
+        doc: 'Bytes waiting for a connection to one domain, beside the count; one more bounces the same way. 1 MiB.',
+        format: 'bytes', default: '1MiB', env: 'VIGIL_S2S_QUEUE_MAX_BYTES',
+      },
+      timeout: {
+        doc: 'How long a stanza waits for a connection to its domain before it bounces to its sender: <remote-server-not-found/> when the domain could not be resolved, <remote-server-timeout/> otherwise. Presence is dropped, and errors and IQ results are never bounced. 60 s: long enough for a peer restart, short enough that the sender learns while it still cares.',
+        format: 'duration', default: '60s', env: 'VIGIL_S2S_QUEUE_TIMEOUT', min: '1s',
+      },
+    },
+    retry: {
+      initial: {
+        doc: 'After a failed connection to a domain with stanzas waiting, try again after this long, doubling at each failure up to s2s.retry.max; the wait starts again from here as soon as the peer connects to us. 1 s.',
+        format: 'duration', default: '1s', env: 'VIGIL_S2S_RETRY_INITIAL', min: '100ms',
+      },
+      max: {
+        doc: 'The longest wait between two attempts. 30 s, so every stanza gets at least two tries within s2s.queue.timeout; a domain is never written off (ejabberd bounces everything to it for up to 300 s after one failure).',
+        format: 'duration', default: '30s', env: 'VIGIL_S2S_RETRY_MAX', min: '100ms',
+      },
+    },
+  },
   sm: {
     enabled: {
       doc: 'Offer XEP-0198 stream management to clients: acks that make delivery exact, and resumption, so a phone that loses its network for a moment gets back its session and every message sent meanwhile, once, in order. With it on, the watchdog probes with <r/> and only <a/> answers.',
@@ -280,6 +400,8 @@ export const schema = {
     },
     c2s: policySchema('c2s', c2sDefaults),
     websocket: policySchema('websocket', websocketDefaults),
+    s2sIn: policySchema('s2sIn', s2sInDefaults),
+    s2sOut: policySchema('s2sOut', s2sOutDefaults),
   },
   limits: {
     connectionsPerIp: {

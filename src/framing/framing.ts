@@ -3,11 +3,13 @@ import type { Transport } from '../transport/transport.js';
 
 /** The attributes of our opening of a stream. */
 export interface StreamOpen {
-  /** The stream's content namespace: jabber:client, later jabber:server. */
+  /** The stream's content namespace: jabber:client or jabber:server. */
   xmlns: string;
   from?: string;
   to?: string;
   id?: string;
+  /** Declare the dialback prefix (XEP-0220), on server streams. */
+  dialback?: boolean;
 }
 
 /**

@@ -16,6 +16,7 @@ export class XmlStreamFraming implements Framing {
 
   open(attrs: StreamOpen): string {
     let header = `<?xml version='1.0'?><stream:stream xmlns='${attrs.xmlns}' xmlns:stream='${NS.STREAM}'`;
+    if (attrs.dialback) header += ` xmlns:db='${NS.DIALBACK}'`;
     if (attrs.id !== undefined) header += ` id='${attrs.id}'`;
     if (attrs.from !== undefined) header += ` from='${escapeAttr(attrs.from)}'`;
     if (attrs.to !== undefined) header += ` to='${escapeAttr(attrs.to)}'`;
@@ -41,6 +42,22 @@ export class XmlStreamFraming implements Framing {
 
   restart(discardRest: boolean): void {
     this.parser.restart(discardRest);
+  }
+}
+
+/**
+ * A server stream (jabber:server). Stanzas are kept in jabber:client inside the server, whoever sent them,
+ * so each is written here with the stream's namespace instead.
+ */
+export class ServerStreamFraming extends XmlStreamFraming {
+  override element(el: Element): string {
+    const xmlns = el.attrs.xmlns as string | undefined;
+    if (xmlns !== undefined && xmlns !== NS.CLIENT) return el.toString();
+    el.attrs.xmlns = NS.SERVER;
+    const text = el.toString();
+    el.attrs.xmlns = xmlns;
+    if (xmlns === undefined) delete el.attrs.xmlns;
+    return text;
   }
 }
 

@@ -31,6 +31,9 @@ export class Metrics {
   readonly smRedelivered: Counter;
   readonly carbons: Counter<'direction'>;
   readonly websocketHandshakes: Counter<'result'>;
+  readonly s2sBounces: Counter<'reason'>;
+  readonly s2sConnectSeconds: Histogram;
+  readonly dnsLookups: Counter<'result'>;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(collect: {
@@ -100,6 +103,12 @@ export class Metrics {
     this.smRedelivered = new Counter({ name: 'vigil_sm_redelivered_total', help: 'Unacked stanzas sent again on a resumed stream.', registers });
     this.carbons = new Counter({ name: 'vigil_carbons_total', help: 'XEP-0280 carbon copies sent, by direction (received, sent).', labelNames: ['direction'], registers });
     this.websocketHandshakes = new Counter({ name: 'vigil_websocket_handshakes_total', help: 'WebSocket upgrade requests, by result: ok, no-subprotocol (no xmpp in Sec-WebSocket-Protocol), not-found (another path), bad-handshake, error.', labelNames: ['result'], registers });
+    this.s2sBounces = new Counter({ name: 'vigil_s2s_bounces_total', help: 'Stanzas for another domain bounced to their local senders, by the stanza error: remote-server-not-found (the domain could not be resolved), remote-server-timeout (no stream within s2s.queue.timeout), resource-constraint (its queue was full).', labelNames: ['reason'], registers });
+    this.s2sConnectSeconds = new Histogram({
+      name: 'vigil_s2s_connect_seconds', help: 'Seconds from the first stanza for a domain with no stream to the stream being ready: resolution, TCP, TLS and authentication.',
+      registers, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    });
+    this.dnsLookups = new Counter({ name: 'vigil_dns_lookups_total', help: 'DNS lookups for peer servers, by result: srv (records found), no-srv (none: the address is tried), address (found), not-found (the domain does not exist), timeout, error.', labelNames: ['result'], registers });
     this.offlineStored = new Counter({ name: 'vigil_offline_messages_stored_total', help: 'Messages stored for offline users (including salvaged ones).', registers });
     // What every session waits for when one request holds the event loop: the figure that shows an abuse.
     const loopDelay = this.loopDelay;

@@ -19,6 +19,10 @@ export interface Ledger {
   heard(): void;
   readonly writtenCount: number;
   readonly confirmedCount: number;
+  /** The peer answered a probe sent after stanza `upTo`: everything up to it was read. */
+  confirm?(upTo: number): void;
+  /** When a probe is due so that what waits unconfirmed gets confirmed (0: nothing waits). */
+  readonly dueAt?: number;
   /** What was never confirmed, oldest first; taken once, when the session ends. */
   take(): Unconfirmed[];
 }

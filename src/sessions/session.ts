@@ -139,10 +139,14 @@ export class Session implements WatchState {
   get lastAnswerAt(): number {
     return this.sm ? this.sm.lastAckAt : this.lastAliveAt;
   }
-  /** When an ack is due because the oldest unacked stanza has waited sm.ackAfter (0: none due). */
+  /**
+   * When a probe is due for what waits unconfirmed: with stream management, an ack once the oldest unacked
+   * stanza has waited sm.ackAfter; to a peer server, a ping once one has waited s2s.confirmAfter (0: none due).
+   */
   get ackDueAt(): number {
     const sm = this.sm;
-    return sm && sm.queue.length > 0 ? sm.queue.oldestAt + sm.settings.ackAfter : 0;
+    if (sm) return sm.queue.length > 0 ? sm.queue.oldestAt + sm.settings.ackAfter : 0;
+    return this.ledger.dueAt ?? 0;
   }
 
   /** Stanzas written so far, and how many of them the peer has confirmed (see Ledger). */
@@ -169,6 +173,18 @@ export class Session implements WatchState {
   /** Proof of life from any source. */
   alive(now: number): void {
     if (now > this.lastAliveAt) this.lastAliveAt = now;
+  }
+
+  /** The peer answered a probe sent when `upTo` stanzas had been written: alive, and it read all of them. */
+  answered(upTo: number, now: number): void {
+    this.alive(now);
+    this.ledger.confirm?.(upTo);
+  }
+
+  /** A probe: to the peer now, outside the ledger (it is not the peer's to receive later) and any CSI hold. */
+  probe(stanza: Element): void {
+    if (this.state === 'closing' || this.state === 'closed' || !this.conn) return;
+    this.transmit(stanza);
   }
 
   /** Bytes from the peer on this session's own connection. */

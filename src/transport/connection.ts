@@ -1,9 +1,8 @@
 import type { Element } from 'ltx';
-import type { SecureContext } from 'node:tls';
 import type { WatchdogPolicy } from '../config/types.js';
 import type { Framing, StreamOpen } from '../framing/framing.js';
 import type { StreamHandler } from '../xmpp/parser.js';
-import type { EndReason, Transport } from './transport.js';
+import type { EndReason, TlsUpgrade, Transport } from './transport.js';
 
 export interface ConnectionEvents extends StreamHandler {
   /** Bytes arrived from the peer, before they are parsed: the watchdog's proof of life. */
@@ -126,13 +125,13 @@ export class Connection {
   }
 
   /** STARTTLS; whatever plaintext came with <starttls/> is dropped (the CVE-2011-0411 family). */
-  startTls(context: SecureContext): void {
+  startTls(upgrade: TlsUpgrade): void {
     if (!this.transport.startTls) throw new Error('this transport cannot start TLS');
     this.opened = false;
     this.tlsEpoch++;
     this.held = undefined;
     this.framing.restart(true);
-    this.transport.startTls(context);
+    this.transport.startTls(upgrade);
   }
 
   /**

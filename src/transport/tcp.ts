@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
-import type { Transport, TransportEvents } from './transport.js';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
+import type { TlsUpgrade, Transport, TransportEvents } from './transport.js';
 
 const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefined, onClose: () => undefined, onDrain: () => undefined, onAlive: () => undefined, onUnusable: () => undefined };
 
@@ -80,11 +80,16 @@ export class TcpTransport implements Transport {
     else raw.setKeepAlive(false);
   }
 
-  startTls(context: SecureContext): void {
+  startTls(upgrade: TlsUpgrade): void {
     const raw = this.socket;
     this.uncork(); // <proceed/> must leave in plaintext, before the TLS layer takes the socket
     this.detach(raw);
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
+    const { context: secureContext, onSecure } = upgrade;
+    // Certificates are judged by the stream (SASL EXTERNAL, or dialback instead): never refused here.
+    const tls = upgrade.servername !== undefined
+      ? tlsConnect({ socket: raw, secureContext, servername: upgrade.servername, rejectUnauthorized: false })
+      : new TLSSocket(raw, { isServer: true, secureContext, requestCert: upgrade.requestCert === true, rejectUnauthorized: false });
+    if (onSecure) tls.once(upgrade.servername !== undefined ? 'secureConnect' : 'secure', () => onSecure(tls));
     this.socket = tls;
     this.attach(tls);
   }

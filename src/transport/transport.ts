@@ -1,4 +1,4 @@
-import type { SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 
 /** What a transport reports; each callback on the transport's own schedule, onClose exactly once. */
 export interface TransportEvents {
@@ -12,6 +12,17 @@ export interface TransportEvents {
   onAlive(): void;
   /** The peer sent what cannot carry XMPP at all (a binary WebSocket frame): a stream error follows. */
   onUnusable(text: string): void;
+}
+
+/** How a transport becomes TLS. */
+export interface TlsUpgrade {
+  context: SecureContext;
+  /** As the server: ask the peer for its certificate (a peer server's, for SASL EXTERNAL), not insisting on one. */
+  requestCert?: boolean;
+  /** As the client: the name we expect the peer to prove (SNI too). Absent: we are the server. */
+  servername?: string;
+  /** The handshake is done: the socket tells who the peer proved to be. */
+  onSecure?(socket: TLSSocket): void;
 }
 
 /** Why we end a transport, where it can say so (a WebSocket close code: 1000, 1008, 1003). */
@@ -44,8 +55,8 @@ export interface Transport {
   resume(): void;
   /** SO_KEEPALIVE initial delay in ms; 0 turns it off. Transports without one ignore it. */
   setKeepAlive(ms: number): void;
-  /** Upgrade in place to TLS as the server (STARTTLS); absent where the transport cannot. */
-  startTls?(context: SecureContext): void;
+  /** Upgrade in place to TLS (STARTTLS), as the server or, with a servername, the client; absent where the transport cannot. */
+  startTls?(upgrade: TlsUpgrade): void;
   /** A ping the peer must answer (onAlive); absent where the transport has none. */
   ping?(): void;
 }

@@ -17,20 +17,22 @@ export function sendProbe(session: Session, router: Router, now: number): 'sm-ac
     return 'sm-ack';
   }
   session.probeSentAt = now;
-  if (session.policy.probe !== 'xmpp-ping' || !session.jid) {
+  // A client's full JID, or a peer server's domain: its reply comes back on the peer's own stream to us.
+  const to = session.jid?.full ?? (session.kind === 's2sOut' ? session.domain : undefined);
+  if (session.policy.probe !== 'xmpp-ping' || to === undefined) {
     // The framing's keepalive: a space on an XML stream, a ping frame (answered by a pong) on a WebSocket.
     session.keepalive();
     return session.kind === 'websocket' ? 'websocket-ping' : 'whitespace';
   }
   const id = `vigil-ping-${(++counter).toString(36)}`;
-  const to = session.jid.full;
+  const upTo = session.writtenCount;
   router.expectReply(id, to, session.policy.probeTimeout).then(
-    () => session.alive(Date.now()),
+    () => session.answered(upTo, Date.now()),
     () => undefined, // no answer: decide() sees the probe time out
   );
   const iq = new Element('iq', { type: 'get', id, from: router.domain, to });
   iq.c('ping', { xmlns: NS.PING });
   // Straight to the session it probes: routing would only parse the JID it already has.
-  session.send(iq);
+  session.probe(iq);
   return 'xmpp-ping';
 }

@@ -2,6 +2,9 @@
 export const NS = {
   STREAM: 'http://etherx.jabber.org/streams',
   CLIENT: 'jabber:client',
+  SERVER: 'jabber:server',
+  DIALBACK: 'jabber:server:dialback',
+  DIALBACK_FEATURE: 'urn:xmpp:features:dialback',
   STREAMS_ERR: 'urn:ietf:params:xml:ns:xmpp-streams',
   STANZAS_ERR: 'urn:ietf:params:xml:ns:xmpp-stanzas',
   TLS: 'urn:ietf:params:xml:ns:xmpp-tls',

@@ -79,12 +79,12 @@ export class TestClient extends Inbox {
   }
 
   /** Connect, STARTTLS if asked (else the test server allows PLAIN in clear), PLAIN, bind, and initial presence. */
-  static async login(port: number, user: string, password = 'secret', resource?: string, opts: { presence?: boolean; host?: string; tls?: boolean } = {}): Promise<TestClient> {
+  static async login(port: number, user: string, password = 'secret', resource?: string, opts: { presence?: boolean; host?: string; tls?: boolean; domain?: string } = {}): Promise<TestClient> {
     const c = await TestClient.connect(port, opts.host);
-    await c.open();
+    await c.open(opts.domain);
     if (opts.tls) {
       await c.startTls();
-      await c.open();
+      await c.open(opts.domain);
     }
     await c.authPlain(user, password);
     await c.bind(resource);
@@ -107,12 +107,16 @@ export class TestClient extends Inbox {
     this.socket.write(text);
   }
 
+  /** The domain the stream was last opened to: restarts open to it again. */
+  private domain = 'localhost';
+
   nextId(): string {
     return `t${++this.idCounter}`;
   }
 
   /** Send a stream header and wait for the server's header and features. */
-  async open(to = 'localhost'): Promise<Element> {
+  async open(to = this.domain): Promise<Element> {
+    this.domain = to;
     this.parser.restart();
     const n = this.headers.length;
     this.send(header(to));

@@ -17,6 +17,7 @@ export interface TestServer {
   storage: Storage;
   port: number;
   httpPort: number;
+  s2sPort: number;
   dir: string;
   addUser(name: string, password?: string): Promise<void>;
   /** New accounts named prefix + a counter (password 'secret'), so tests sharing a server never collide: [name, bare JID]. */
@@ -50,11 +51,11 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
  * A real server on loopback, ephemeral ports, a fresh SQLite file, logs silent. `options.storage` replaces
  * the SQLite file (e.g. a PostgresStorage); either way stop() closes the storage.
  */
-export async function startServer(overrides: ConfigOverrides = {}, options: { tls?: boolean; storage?: Storage } = {}): Promise<TestServer> {
+export async function startServer(overrides: ConfigOverrides = {}, options: { tls?: boolean; storage?: Storage; certificate?: { cert: string; key: string } } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-test-'));
   const base: ConfigOverrides = {
     domain: 'localhost',
-    listeners: { c2s: { host: '127.0.0.1', port: 0 }, websocket: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+    listeners: { c2s: { host: '127.0.0.1', port: 0 }, websocket: { host: '127.0.0.1', port: 0 }, s2s: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
     storage: { driver: 'sqlite', path: join(dir, 'vigil.sqlite') },
     c2s: { allowPlainWithoutTls: true },
     log: { level: process.env.VIGIL_TEST_LOG ?? 'silent' },
@@ -62,13 +63,14 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
   const config = loadConfig({ overrides: merge(base as Record<string, unknown>, overrides as Record<string, unknown>) as ConfigOverrides, env: {} });
   const storage = options.storage ?? new SqliteStorage(config.storage.path);
   let tls;
+  let certificate = options.certificate;
   if (options.tls) {
-    const pems = await testTls();
-    tls = createSecureContext({ cert: pems.cert, key: pems.key });
+    certificate ??= await testTls();
+    tls = createSecureContext(certificate);
   }
-  const server = new Server({ config, log: createLogger(config.log.level), storage, tls });
+  const server = new Server({ config, log: createLogger(config.log.level), storage, tls, certificate });
   await server.start();
-  const { c2s, http } = server.addresses;
+  const { c2s, http, s2s } = server.addresses;
   const addUser = async (name: string, password = 'secret') => {
     await storage.createUser(makeUserRecord(name, password, 4096));
   };
@@ -78,6 +80,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
     storage,
     port: c2s,
     httpPort: http,
+    s2sPort: s2s,
     dir,
     addUser,
     async freshUsers(...prefixes) {

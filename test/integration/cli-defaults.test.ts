@@ -22,12 +22,13 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Only PATH, and free ports: 5222, 5281 and 5280 may be taken on a machine that runs other tests, and a held port is an error by design. */
+/** Only PATH, and free ports: 5222, 5281, 5269 and 5280 may be taken on a machine that runs other tests, and a held port is an error by design. */
 async function defaultEnv(): Promise<NodeJS.ProcessEnv> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     VIGIL_LISTENERS_C2S_PORT: String(await freePort()),
     VIGIL_LISTENERS_WEBSOCKET_PORT: String(await freePort()),
+    VIGIL_LISTENERS_S2S_PORT: String(await freePort()),
     VIGIL_LISTENERS_HTTP_PORT: String(await freePort()),
   };
 }

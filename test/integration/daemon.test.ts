@@ -32,11 +32,11 @@ interface Setup {
 async function setup(extra: Record<string, unknown> = {}, users: string[] = []): Promise<Setup> {
   const dir = mkdtempSync(path.join(tmpdir(), 'vigil-daemon-'));
   dirs.push(dir);
-  const [c2s, websocket, http] = [await freePort(), await freePort(), await freePort()];
+  const [c2s, websocket, s2s, http] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const file = path.join(dir, 'vigil.yaml');
   const base = {
     domain: 'localhost',
-    listeners: { c2s: { host: '127.0.0.1', port: c2s }, websocket: { host: '127.0.0.1', port: websocket }, http: { host: '127.0.0.1', port: http } },
+    listeners: { c2s: { host: '127.0.0.1', port: c2s }, websocket: { host: '127.0.0.1', port: websocket }, s2s: { host: '127.0.0.1', port: s2s }, http: { host: '127.0.0.1', port: http } },
     storage: { path: path.join(dir, 'vigil.sqlite') },
     c2s: { allowPlainWithoutTls: true, scramIterations: 4096 },
     limits: { maxSessions: 100 },

@@ -20,7 +20,8 @@ same<Config['domain'], string>(true);
 same<Config['storage']['driver'], 'sqlite' | 'postgres'>(true);
 same<Config['log']['level'], 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>(true);
 // The names the rest of the code imports.
-same<ConnectionKind, 'c2s' | 'websocket'>(true);
+same<ConnectionKind, 'c2s' | 'websocket' | 's2sIn' | 's2sOut'>(true);
+same<Config['watchdog']['s2sIn']['probe'], 'whitespace' | 'none'>(true);
 same<ProbeKind, 'xmpp-ping' | 'whitespace' | 'websocket-ping' | 'none'>(true);
 same<Config['watchdog']['websocket']['probe'], 'websocket-ping' | 'xmpp-ping' | 'none'>(true);
 same<keyof WatchdogPolicy, keyof typeof schema.watchdog.c2s>(true);
@@ -28,8 +29,8 @@ same<keyof Config, keyof typeof schema>(true);
 // Overrides are written as in the file: durations as strings (or 0), partial at every depth.
 same<NonNullable<NonNullable<NonNullable<ConfigOverrides['watchdog']>['c2s']>['probeAfter']>, string | 0>(true);
 
-it('CONNECTION_KINDS lists the watchdog kinds of the schema: c2s and websocket', () => {
-  expect(CONNECTION_KINDS).toEqual(['c2s', 'websocket']);
+it('CONNECTION_KINDS lists the watchdog kinds of the schema: c2s, websocket, s2sIn and s2sOut', () => {
+  expect(CONNECTION_KINDS).toEqual(['c2s', 'websocket', 's2sIn', 's2sOut']);
   expect(Object.keys(loadConfig({ env: {} }).watchdog)).toEqual(['interval', ...CONNECTION_KINDS]);
 });
 
