@@ -9,6 +9,9 @@
 #   postgresql       the storage contract tests start throwaway clusters
 #   chromium         a real browser runs Converse.js over WebSocket (test/interop/browser.test.ts)
 #   nginx-light      the WebSocket tests run deploy/nginx/vigil.conf in front of Vigil
+#   prosody          a federation peer for the S2S interop tests (test/interop/peers/)
+#   lua-unbound      Prosody's resolver that can read /etc/hosts (its built-in one cannot)
+#   ejabberd         another one
 set -euo pipefail
 
 need=()
@@ -20,6 +23,9 @@ command -v promtool >/dev/null || need+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v prosodyctl >/dev/null || need+=(prosody)
+[ -n "$(ls /usr/lib/*/lua/5.4/lunbound.so 2>/dev/null)" ] || need+=(lua-unbound)
+command -v ejabberdctl >/dev/null || need+=(ejabberd)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

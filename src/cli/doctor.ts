@@ -6,10 +6,13 @@ import { advice, error, formatFinding, ok, type Finding } from './checks/finding
 import { kernelFindings, readKernelValues } from './checks/kernel.js';
 import { checkPorts } from './checks/ports.js';
 import { identifyServer, socketStates, type Running } from './checks/running.js';
+import { checkS2sTls } from './checks/s2s-certificate.js';
+import { checkSrv } from './checks/srv.js';
 import type { Io } from './sessions.js';
 
 /**
- * `vigil doctor`: whether this host can run Vigil as configured, and how a running one is doing. One line
+ * `vigil doctor`: whether this host can run Vigil as configured (federation included: the certificate as
+ * other servers see it, and how DNS leads them here), and how a running one is doing. One line
  * per finding, `ok`, `advice` or `error`, each naming the problem and its fix. Exit 1 when any is an error
  * (the server cannot work so); advice (kernel TCP settings and the like) exits 0.
  */
@@ -32,8 +35,10 @@ export async function diagnose(loadOptions: LoadOptions): Promise<Finding[]> {
   }
   const findings: Finding[] = [ok(`config ${name}: loads (domain ${config.domain})`), ...configAdvice(config)];
   findings.push(...checkTls(config));
+  findings.push(...checkS2sTls(config));
   const running = await identifyServer(config);
   findings.push(...(await checkPorts(config, running)));
+  findings.push(...(await checkSrv(config)));
   findings.push(fdFinding(config, running));
   findings.push(...kernelFindings(readKernelValues(), config));
   if (running.kind === 'vigil') {

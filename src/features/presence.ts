@@ -74,8 +74,9 @@ export class Presence implements PresenceRelay, PresenceHandler {
    * Presence for a local account or resource that this server (or, later, a peer server) already processed
    * on the sender's side: handed to the resources that should see it (RFC 6121 §8.5.2.1.3, §8.5.3).
    */
-  inbound(presence: Element, to: Jid, _origin: Origin): void {
+  inbound(presence: Element, to: Jid, origin: Origin): void {
     const type = presence.attrs.type as string | undefined;
+    if (origin !== SERVER) return this.fromPeer(presence, to, type);
     if (to.resource) {
       const session = this.ctx.registry.getByFullJid(to.full);
       if (session?.isBound) return session.send(presence);
@@ -85,6 +86,36 @@ export class Presence implements PresenceRelay, PresenceHandler {
     // A probe asks the server, not the user: local probes are answered where they are sent (probe()).
     if (type === 'probe') return;
     for (const s of this.ctx.registry.getByBareJid(to.bare)) if (s.im.available && s.isBound) s.send(presence);
+  }
+
+  /**
+   * Presence a peer server sent for a local account: subscription stanzas run the contact's side of the
+   * state machine here, probes are answered for the contact, the rest is delivered like local presence.
+   */
+  private fromPeer(presence: Element, to: Jid, type: string | undefined): void {
+    const from = parseJid(presence.attrs.from ?? '');
+    if (!from) return;
+    if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) {
+      void this.serial(() => this.subscriptions.inbound(type as SubscriptionType, presence, to.bare, from.bare));
+      return;
+    }
+    if (type === 'probe') {
+      void this.serial(() => this.answerRemoteProbe(to.bare, from));
+      return;
+    }
+    this.inbound(presence, to, SERVER);
+  }
+
+  /**
+   * RFC 6121 §4.3.2: a remote subscriber's probe gets the current presence of each available resource, or
+   * unavailable when there is none; someone not subscribed gets nothing, so presence leaks to no one.
+   */
+  private async answerRemoteProbe(contact: string, prober: Jid): Promise<void> {
+    const item = await this.rosters.item(accountOf(contact), prober.bare);
+    if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) return;
+    const available = [...this.ctx.registry.getByBareJid(contact)].filter((s) => s.im.available && s.im.last && !s.im.hidden);
+    if (available.length === 0) return this.ctx.router.route(new Element('presence', { xmlns: NS.CLIENT, type: 'unavailable', from: contact, to: prober.full }), SERVER);
+    for (const s of available) this.ctx.router.route(withTo(s.im.last!, prober.full), SERVER);
   }
 
   /** The session is gone, whatever the reason; whoever saw it available must now see it unavailable. */
@@ -162,7 +193,10 @@ export class Presence implements PresenceRelay, PresenceHandler {
       if (s !== from && s.im.available && s.im.last) this.ctx.router.route(withTo(s.im.last, from.fullJid!), SERVER);
     }
     for (const item of items) {
-      if ((item.subscription === 'to' || item.subscription === 'both') && this.ctx.router.isLocal(item.jid)) await this.answerProbe(item.jid, from);
+      if (item.subscription !== 'to' && item.subscription !== 'both') continue;
+      // A remote contact's server answers for it (RFC 6121 §4.3.1): the probe goes from the bare JID.
+      if (!this.ctx.router.isLocal(item.jid)) this.ctx.router.route(new Element('presence', { xmlns: NS.CLIENT, type: 'probe', from: from.bareJid, to: item.jid }), SERVER);
+      else await this.answerProbe(item.jid, from);
       if (from.state !== 'active') return;
     }
     // Requests that waited for this user (RFC 6121 §3.1.3), then offline messages.
@@ -198,7 +232,10 @@ export class Presence implements PresenceRelay, PresenceHandler {
 
   /** A client's own probe (RFC 6121 §4.3): answered only when it may see that presence. */
   private async probe(contact: string, from: Session): Promise<void> {
-    if (!this.ctx.router.isLocal(contact) || contact === from.bareJid) return;
+    if (contact === from.bareJid) return;
+    if (!this.ctx.router.isLocal(contact)) {
+      return this.ctx.router.route(new Element('presence', { xmlns: NS.CLIENT, type: 'probe', from: from.bareJid, to: contact }), SERVER);
+    }
     const item = await this.rosters.item(from.username!, contact);
     if (item && (item.subscription === 'to' || item.subscription === 'both')) await this.answerProbe(contact, from);
   }
@@ -229,19 +266,23 @@ export class Presence implements PresenceRelay, PresenceHandler {
     for (const s of this.ctx.registry.getByBareJid(from.bareJid!)) if (s.im.available) sendTo(s);
     for (const item of items) {
       if (item.subscription !== 'from' && item.subscription !== 'both') continue;
-      for (const s of this.ctx.registry.getByBareJid(item.jid)) if (s.im.available) sendTo(s);
+      // A remote subscriber's server delivers to its resources: one stanza per contact (RFC 6121 §4.2.2).
+      if (!this.ctx.router.isLocal(item.jid)) this.ctx.router.route(withTo(presence, item.jid), SERVER);
+      else for (const s of this.ctx.registry.getByBareJid(item.jid)) if (s.im.available) sendTo(s);
     }
     if (unavailable && from.im.directedTo) {
       for (const jid of from.im.directedTo) {
-        if (jid.includes('/')) sendTo(this.ctx.registry.getByFullJid(jid));
+        if (!this.ctx.router.isLocal(jid)) this.ctx.router.route(withTo(presence, jid), SERVER);
+        else if (jid.includes('/')) sendTo(this.ctx.registry.getByFullJid(jid));
         else for (const s of this.ctx.registry.getByBareJid(jid)) sendTo(s);
       }
       from.im.directedTo = undefined;
     }
   }
 
-  /** Presence from another account, to each available resource of `to`. */
+  /** Presence from another account, to each available resource of `to`; a remote account's server fans it out. */
   private toAccount(presence: Element, to: string): void {
+    if (!this.ctx.router.isLocal(to)) return this.ctx.router.route(withTo(presence, to), SERVER);
     for (const s of this.ctx.registry.getByBareJid(to)) if (s.im.available && s.isBound) this.ctx.router.route(withTo(presence, s.fullJid!), SERVER);
   }
 }

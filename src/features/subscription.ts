@@ -38,7 +38,7 @@ export class Subscriptions implements ContactRemover {
     if (from.state !== 'active') return; // the session ended (or its account was removed) while this waited
     const user = from.bareJid!;
     if (contact === user || !contact.includes('@')) return; // to oneself or to a server: nothing to subscribe to
-    if (!this.ctx.router.isLocal(contact)) return this.ctx.router.route(stanza, SERVER); // the remote slot's to answer
+    if (!this.ctx.router.isLocal(contact) && !this.ctx.router.federates) return this.ctx.router.bounce(stanza, 'remote-server-not-found', 'this server does not federate');
     const out = stamped(stanza, user, contact);
     switch (type) {
       case 'subscribe':
@@ -52,18 +52,48 @@ export class Subscriptions implements ContactRemover {
     }
   }
 
+  /**
+   * A subscription stanza from a peer server for a local account (RFC 6121 §3, the contact's side); `from`
+   * is the remote bare JID. An account that does not exist answers unsubscribed to a request (§3.1.3).
+   */
+  async inbound(type: SubscriptionType, stanza: Element, owner: string, from: string): Promise<void> {
+    const out = stamped(stanza, from, owner);
+    if ((await this.ctx.storage.getUser(accountOf(owner))) === undefined) {
+      if (type === 'subscribe') this.toContact('unsubscribed', from, owner, subscription('unsubscribed', owner, from));
+      return;
+    }
+    await this.toContact(type, owner, from, out);
+  }
+
   /** RFC 6121 §2.5.2: removing an item cancels the subscriptions both ways, then the item goes. */
   async removeContact(owner: Session | string, item: RosterItem): Promise<void> {
     const user = typeof owner === 'string' ? owner : owner.bareJid!;
-    const local = this.ctx.router.isLocal(item.jid);
-    if (local && (item.subscription === 'to' || item.subscription === 'both' || item.ask)) {
-      await this.receiveUnsubscribe(item.jid, user, subscription('unsubscribe', user, item.jid));
+    if (item.subscription === 'to' || item.subscription === 'both' || item.ask) {
+      await this.toContact('unsubscribe', item.jid, user, subscription('unsubscribe', user, item.jid));
     }
-    if (local && (item.subscription === 'from' || item.subscription === 'both' || item.pendingIn)) {
-      await this.receiveUnsubscribed(item.jid, user, subscription('unsubscribed', user, item.jid));
+    if (item.subscription === 'from' || item.subscription === 'both' || item.pendingIn) {
+      await this.toContact('unsubscribed', item.jid, user, subscription('unsubscribed', user, item.jid));
       if (item.subscription === 'from' || item.subscription === 'both') this.relay.sendUnavailable(user, item.jid);
     }
     await this.rosters.remove(accountOf(user), item);
+  }
+
+  /**
+   * The contact's side of a subscription stanza `from` sent: run here for a local contact, or sent to the
+   * contact's server, which runs its own (RFC 6121 §3: each server keeps its own user's roster).
+   */
+  private async toContact(type: SubscriptionType, contact: string, from: string, stanza: Element): Promise<void> {
+    if (!this.ctx.router.isLocal(contact)) return this.ctx.router.route(stanza, SERVER);
+    switch (type) {
+      case 'subscribe':
+        return this.receiveSubscribe(contact, from, stanza);
+      case 'subscribed':
+        return this.receiveSubscribed(contact, from, stanza);
+      case 'unsubscribe':
+        return this.receiveUnsubscribe(contact, from, stanza);
+      case 'unsubscribed':
+        return this.receiveUnsubscribed(contact, from, stanza);
+    }
   }
 
   // Outbound: the user's side (RFC 6121 §3.1.2, §3.1.5, §3.2.2, §3.3.2)
@@ -82,8 +112,10 @@ export class Subscriptions implements ContactRemover {
     const mine = await this.rosters.item(username, contact);
     if (await this.refuseNewItem(from, mine, original)) return;
     const contactUser = accountOf(contact);
-    const exists = (await this.ctx.storage.getUser(contactUser)) !== undefined;
-    if (exists) {
+    const local = this.ctx.router.isLocal(contact);
+    // A remote contact's server decides for itself; a local one must exist.
+    const exists = !local || (await this.ctx.storage.getUser(contactUser)) !== undefined;
+    if (exists && local) {
       const theirs = await this.rosters.item(contactUser, user);
       const answered = theirs && (theirs.subscription === 'from' || theirs.subscription === 'both' || theirs.approved || theirs.pendingIn);
       if (!answered && (await this.ctx.storage.countRoster(contactUser)).pendingIn >= this.ctx.config.c2s.maxPendingSubscriptions) {
@@ -95,7 +127,7 @@ export class Subscriptions implements ContactRemover {
     if (!mine || (!mine.ask && (mine.subscription === 'none' || mine.subscription === 'from'))) {
       await this.rosters.put(username, { ...(mine ?? newItem(contact)), ask: true, hidden: false });
     }
-    if (exists) await this.receiveSubscribe(contact, user, out);
+    if (exists) await this.toContact('subscribe', contact, user, out);
     else await this.receiveUnsubscribed(user, contact, subscription('unsubscribed', contact, user)); // §3.1.3: no such account
   }
 
@@ -107,7 +139,7 @@ export class Subscriptions implements ContactRemover {
     if (mine?.pendingIn) {
       // Approval of a pending request: None -> From, To -> Both.
       await this.rosters.put(username, { ...mine, subscription: mine.subscription === 'to' ? 'both' : 'from', pendingIn: null, approved: false, hidden: false });
-      await this.receiveSubscribed(contact, user, out);
+      await this.toContact('subscribed', contact, user, out);
       this.relay.sendCurrentPresence(user, contact);
       return;
     }
@@ -122,7 +154,7 @@ export class Subscriptions implements ContactRemover {
     if (mine && (mine.ask || mine.subscription === 'to' || mine.subscription === 'both')) {
       await this.rosters.put(username, { ...mine, ask: false, subscription: mine.subscription === 'both' ? 'from' : 'none' });
     }
-    await this.receiveUnsubscribe(contact, user, out);
+    await this.toContact('unsubscribe', contact, user, out);
   }
 
   private async sendUnsubscribed(user: string, contact: string, out: Element): Promise<void> {
@@ -136,7 +168,7 @@ export class Subscriptions implements ContactRemover {
     if (next.hidden) await this.rosters.remove(username, next); // a refused request from a stranger leaves nothing
     else if (hadFrom || mine.approved) await this.rosters.put(username, next);
     else await this.ctx.storage.putRosterItem(username, next); // only the hidden pending request changed: no push
-    if (hadFrom || hadPending) await this.receiveUnsubscribed(contact, user, out);
+    if (hadFrom || hadPending) await this.toContact('unsubscribed', contact, user, out);
     if (hadFrom) this.relay.sendUnavailable(user, contact);
   }
 
@@ -148,13 +180,13 @@ export class Subscriptions implements ContactRemover {
     const item = await this.rosters.item(username, from);
     if (item && (item.subscription === 'from' || item.subscription === 'both')) {
       // Already subscribed: the server answers for the contact.
-      await this.receiveSubscribed(from, owner, subscription('subscribed', owner, from));
+      await this.toContact('subscribed', from, owner, subscription('subscribed', owner, from));
       this.relay.sendCurrentPresence(owner, from);
       return;
     }
     if (item?.approved) {
       await this.rosters.put(username, { ...item, subscription: item.subscription === 'to' ? 'both' : 'from', approved: false, pendingIn: null, hidden: false });
-      await this.receiveSubscribed(from, owner, subscription('subscribed', owner, from));
+      await this.toContact('subscribed', from, owner, subscription('subscribed', owner, from));
       this.relay.sendCurrentPresence(owner, from);
       return;
     }

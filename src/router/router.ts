@@ -57,6 +57,7 @@ export class Router {
   private observer: MessageObserver | undefined;
   private undeliverable: UndeliverableHandler = async () => false;
   private remote: RemoteHandler = (stanza) => this.bounce(stanza, 'remote-server-not-found', 'this server does not federate');
+  private federating = false;
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -99,6 +100,12 @@ export class Router {
   /** The one slot for other domains; until federation, everything there bounces remote-server-not-found. */
   handleRemote(handler: RemoteHandler): void {
     this.remote = handler;
+    this.federating = true;
+  }
+
+  /** Whether stanzas for other domains go anywhere (a remote handler is installed). */
+  get federates(): boolean {
+    return this.federating;
   }
 
   /**
@@ -122,12 +129,14 @@ export class Router {
       stanza.attrs.to = to.full;
     }
     if (client && stanza.name === 'message') this.observer?.sent(stanza, client);
+    // A client's presence goes through the presence feature wherever it is addressed: subscriptions and
+    // directed presence keep state on the sender's side first (RFC 6121 §3, §4.6).
+    if (client && stanza.name === 'presence') return this.presence?.outbound(stanza, client, to);
     if (to && to.domain !== this.domain) return this.remote(stanza, to, origin);
     switch (stanza.name) {
       case 'message':
         return this.routeMessage(stanza, to ?? client?.jid);
       case 'presence':
-        if (client) return this.presence?.outbound(stanza, client, to);
         if (to && to.local !== '') this.presence?.inbound(stanza, to, origin);
         return; // presence to the server itself has no reader
       case 'iq':

@@ -189,9 +189,12 @@ export class Federation implements S2SInHost, S2SOutHost {
     peer.queuedBytes += bytes;
   }
 
-  /** Bounce to the sender, except presence, which is dropped (RFC 6121 has no use for a presence error here). */
+  /**
+   * Bounce to the sender. Presence is dropped (an error for each broadcast to a dead domain would only be
+   * noise), except a subscription request, whose sender waits for an answer.
+   */
   private reject(stanza: Element, condition: StanzaErrorCondition, text: string): void {
-    if (stanza.name === 'presence') return;
+    if (stanza.name === 'presence' && stanza.attrs.type !== 'subscribe') return;
     if (stanza.attrs.type === 'error' || (stanza.name === 'iq' && stanza.attrs.type === 'result')) return;
     this.ctx.metrics.s2sBounces.inc({ reason: condition });
     this.ctx.router.bounce(stanza, condition, text);
@@ -341,6 +344,10 @@ export class Federation implements S2SInHost, S2SOutHost {
     if (!peer) return;
     const stream = peer.stream!;
     peer.stream = undefined;
+    if (this.stopping) {
+      for (const u of unconfirmed) this.reject(u.stanza, 'remote-server-timeout', 'this server is shutting down');
+      return;
+    }
     const deadline = Date.now() + this.ctx.config.s2s.queue.timeout;
     const again = unconfirmed.map((u) => u.stanza).filter((stanza) => {
       if (!this.resent.has(stanza)) return true;

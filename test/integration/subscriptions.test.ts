@@ -174,10 +174,10 @@ describe('subscriptions with both users online (RFC 6121 §3)', () => {
     await alice.close();
   });
 
-  it('a subscribe to another server is refused with <remote-server-not-found/>: this server does not federate', async () => {
+  it('a subscribe to a domain that does not exist is refused with <remote-server-not-found/>', async () => {
     const [[a]] = await users('alice');
     const alice = await online(a);
-    alice.send("<presence id='s1' to='someone@example.org' type='subscribe'/>");
+    alice.send("<presence id='s1' to='someone@nowhere.invalid' type='subscribe'/>");
     const error = await alice.waitFor((el) => el.name === 'presence' && el.attrs.type === 'error' && el.attrs.id === 's1');
     expect(error.getChild('error')?.getChild('remote-server-not-found')).toBeDefined();
     await alice.close();

@@ -58,15 +58,41 @@ export function checkCertificate(input: CertificateInput): Finding[] {
     if (!matches) findings.push(error(`${source}: the private key does not belong to this certificate (or is not a PEM key): configure the matching tls.key`));
   }
   if (cert.issuer === cert.subject && cert.verify(cert.publicKey)) {
-    findings.push(advice(`${source}: self-signed; clients warn or refuse, and other servers will not federate: use a CA-issued certificate (e.g. Let's Encrypt) in tls.cert and tls.key`));
+    // What it means for other servers (dialback only) is the S2S check's to say, and only when federation is on.
+    findings.push(advice(`${source}: self-signed; clients warn or refuse it: use a CA-issued certificate (e.g. Let's Encrypt) in tls.cert and tls.key`));
   }
   return findings;
 }
 
 function names(cert: X509Certificate): string {
   const san = cert.subjectAltName ? `subjectAltName ${cert.subjectAltName}` : 'no subjectAltName';
-  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
+  const cn = commonName(cert.subject);
   return cn ? `${san}, CN ${cn}` : san;
+}
+
+/** The CN of a distinguished name as X509Certificate prints it (one attribute a line). */
+export function commonName(dn: string): string | undefined {
+  return /(?:^|\n)CN=([^\n]*)/.exec(dn)?.[1];
+}
+
+/**
+ * The certificate Vigil presents, as checkTls finds it: the configured tls.cert, else the generated one
+ * (certPem null: not generated yet, `vigil start` will make a self-signed one). undefined when checkTls
+ * reports a problem that leaves nothing to look at (half-configured, unreadable), so that other checks of
+ * the same certificate need not say it again.
+ */
+export function presentedCertificate(config: Config): { certPem: string | null; source: string } | undefined {
+  const { cert, key } = config.tls;
+  if (cert && key) {
+    const certPem = readOrNull(cert);
+    return certPem === null || readOrNull(key) === null ? undefined : { certPem, source: `tls.cert ${cert}` };
+  }
+  if (cert || key) return undefined;
+  const paths = selfSignedPaths(config);
+  const source = `generated certificate ${paths.cert}`;
+  if (!existsSync(paths.cert) || !existsSync(paths.key)) return { certPem: null, source };
+  const certPem = readOrNull(paths.cert);
+  return certPem === null || readOrNull(paths.key) === null ? undefined : { certPem, source };
 }
 
 /** The configured certificate, or the self-signed one `vigil start` generates (missing is fine: it will be). */

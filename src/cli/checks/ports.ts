@@ -12,6 +12,8 @@ export function tryListen(host: string, port: number): Promise<'free' | string> 
   });
 }
 
+type ListenerName = 'c2s' | 'websocket' | 's2s' | 'http';
+
 function where(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -19,9 +21,13 @@ function where(host: string, port: number): string {
 /** Each listener: free, held by the running Vigil (fine), or held by something else (error), with the fix. */
 export async function checkPorts(config: Config, running: Running): Promise<Finding[]> {
   const findings: Finding[] = [];
-  for (const name of ['c2s', 'websocket', 'http'] as const) {
+  for (const name of ['c2s', 'websocket', 's2s', 'http'] as const) {
     const { host, port } = config.listeners[name];
     const key = `listeners.${name}`;
+    if (name === 's2s' && port === 0) {
+      findings.push(ok(`${key}: port 0, federation off: nothing listens for other servers and nothing is sent to other domains`));
+      continue;
+    }
     if (port === 0) {
       findings.push(ok(`${key}: port 0, the kernel picks a free port at each start (clients and \`vigil sessions\` cannot find it)`));
       continue;
@@ -45,13 +51,14 @@ export async function checkPorts(config: Config, running: Running): Promise<Find
   return findings;
 }
 
-function inUse(name: 'c2s' | 'websocket' | 'http', at: string, port: number, running: Running): Finding {
+function inUse(name: ListenerName, at: string, port: number, running: Running): Finding {
   const key = `listeners.${name}`;
   const other = error(`${key}: ${at} is in use by another process${running.kind === 'other' ? ` (${running.detail})` : ''}: stop it (\`ss -ltnp '( sport = :${port} )'\` names it) or set ${key}.port`);
   if (running.kind !== 'vigil') return other;
   const pid = running.status ? ` (pid ${running.status.pid})` : '';
   // The HTTP port answered as Vigil; the c2s port is ours if that Vigil says it listens there (or cannot tell us).
-  const theirs = name === 'http' ? undefined : running.status?.listeners[name];
+  const reported: Partial<Record<ListenerName, number>> | undefined = running.status?.listeners;
+  const theirs = name === 'http' ? undefined : reported?.[name];
   if (theirs !== undefined && theirs !== port) {
     return error(`${key}: ${at} is in use by another process: the Vigil on this HTTP port${pid} listens for ${name} on ${theirs}; stop the other one (\`ss -ltnp '( sport = :${port} )'\` names it) or set ${key}.port`);
   }
