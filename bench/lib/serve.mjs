@@ -1,6 +1,6 @@
 // A Vigil server in a child process of its own, so a benchmark can read its RSS and CPU from /proc while
 // the load comes from elsewhere. Forked by bench/lib/server.mjs; speaks over the IPC channel:
-//   parent -> {config, users, prefix, password}; child -> {port, httpPort}
+//   parent -> {config, users, prefix, password, tls, federate}; child -> {port, wsPort, s2sPort, httpPort}
 //   parent -> {gc: true}; child -> {rss}      parent -> {stop: true}; child exits
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,29 +25,34 @@ async function rsaCertificate(dir) {
 }
 
 // tls: 'ec' (the certificate Vigil generates) or 'rsa' offers STARTTLS; absent, the server offers none.
-process.once('message', async ({ config: overrides, users, prefix, password, tls: keyType }) => {
+// federate: the tls.* certificate (or the generated one) also serves server-to-server TLS, both ways, as
+// `vigil start` does; without it s2s streams have no TLS. The s2s listener is on loopback, on a port of its
+// own unless config.listeners.s2s says otherwise.
+process.once('message', async ({ config: overrides, users, prefix, password, tls: keyType, federate }) => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   const config = loadConfig({
     env: {},
     overrides: {
       domain: 'localhost',
-      listeners: { c2s: { host: '127.0.0.1', port: 0 }, websocket: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
       storage: { driver: 'sqlite', path: join(dir, 'vigil.sqlite') },
       c2s: { allowPlainWithoutTls: true },
       log: { level: 'silent' },
       ...(keyType === 'rsa' ? { tls: await rsaCertificate(dir) } : {}),
       ...overrides,
+      listeners: Object.fromEntries(['c2s', 'websocket', 's2s', 'http'].map((k) => [k, { host: '127.0.0.1', port: 0, ...overrides?.listeners?.[k] }])),
     },
   });
-  const tls = keyType ? (await loadTls(config, createLogger('silent'))).context : undefined;
+  const material = keyType || federate ? await loadTls(config, createLogger('silent')) : undefined;
+  const tls = keyType ? material.context : undefined;
+  const certificate = federate ? { cert: material.cert, key: material.key } : undefined;
   const storage = new SqliteStorage(config.storage.path);
   // One credential derivation shared by every account: seeding is not what we measure, login cost is.
   const { scram } = makeUserRecord('x', password, config.c2s.scramIterations);
   for (let i = 0; i < users; i++) await storage.createUser({ username: `${prefix}${i}`, scram });
-  const server = new Server({ config, log: createLogger('silent'), storage, tls });
+  const server = new Server({ config, log: createLogger('silent'), storage, tls, certificate });
   await server.start();
   globalThis.vigilServer = server;
-  process.send({ port: server.addresses.c2s, wsPort: server.addresses.websocket, httpPort: server.addresses.http });
+  process.send({ port: server.addresses.c2s, wsPort: server.addresses.websocket, s2sPort: server.addresses.s2s, httpPort: server.addresses.http });
   process.on('message', async (msg) => {
     if (msg.gc) {
       for (let i = 0; i < 3; i++) global.gc?.();

@@ -1,21 +1,33 @@
 import { fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const TICKS = 100; // USER_HZ on Linux
+// Server children still running when the bench exits (it failed, or gave up at its time limit) go with it.
+const children = new Set();
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 
-/** Start the server child; resolves once it listens. */
-export async function startServer({ config = {}, users = 0, prefix = 'u', password = 'bench-secret', tls } = {}) {
+/**
+ * Start the server child; resolves once it listens. `config`: overrides (domain, listeners.s2s, s2s.routes,
+ * tls.cert/tls.key...); `federate`: hand the certificate to server-to-server TLS too, as `vigil start` does.
+ */
+export async function startServer({ config = {}, users = 0, prefix = 'u', password = 'bench-secret', tls, federate = false } = {}) {
   const child = fork(here('./serve.mjs'), [], { execArgv: ['--expose-gc', ...(process.env.VIGIL_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.VIGIL_BENCH_PROF] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const reply = () => new Promise((resolve) => child.once('message', resolve));
-  child.send({ config, users, prefix, password, tls });
-  const { port, wsPort, httpPort } = await reply();
+  child.send({ config, users, prefix, password, tls, federate });
+  const { port, wsPort, s2sPort, httpPort } = await reply();
   return {
     pid: child.pid,
     port,
     wsPort,
+    s2sPort,
     httpPort,
     /** RSS after a full GC, and the live session count. */
     async measure() {
@@ -61,5 +73,17 @@ export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/** A loopback port free a moment ago: for servers that must be told one another's s2s ports before either starts. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -52,7 +52,7 @@ export class S2SOutStream implements ConnectionEvents {
     const policy = config.watchdog.s2sOut;
     const framing = new ServerStreamFraming(this, config.s2s.maxStanzaSize);
     this.conn = new Connection(new TcpTransport(socket), framing, this, connectionOptions(policy), { xmlns: NS.SERVER, from: config.domain, to: domain });
-    this.session = new Session('s2sOut', this.conn, policy, host, new PeerLedger(() => host.ctx.config.s2s.confirmAfter));
+    this.session = new Session('s2sOut', this.conn, policy, host, new PeerLedger(() => ({ confirmAfter: host.ctx.config.s2s.confirmAfter, maxStanzas: host.ctx.config.s2s.queue.maxStanzas })));
     this.openStream();
   }
 

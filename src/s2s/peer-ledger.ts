@@ -16,8 +16,11 @@ export class PeerLedger implements Ledger {
   writtenCount = 0;
   confirmedCount = 0;
 
-  /** `confirmAfter`: how long a stanza may wait unconfirmed before a ping is due (read at each tick: reloads apply). */
-  constructor(private readonly confirmAfter: () => number) {}
+  /**
+   * `limits()`: how long a stanza may wait unconfirmed before a ping is due, and how many may (read at each
+   * tick, so reloads apply). On a busy link the count bites first, so what is held stays bounded.
+   */
+  constructor(private readonly limits: () => { confirmAfter: number; maxStanzas: number }) {}
 
   written(stanza: Element, now: number): void {
     this.list.push({ stanza, sentAt: now, n: ++this.writtenCount });
@@ -36,7 +39,9 @@ export class PeerLedger implements Ledger {
   }
 
   get dueAt(): number {
-    return this.list.length > 0 ? this.list[0].sentAt + this.confirmAfter() : 0;
+    if (this.list.length === 0) return 0;
+    const { confirmAfter, maxStanzas } = this.limits();
+    return this.list.length >= maxStanzas ? this.list[0].sentAt : this.list[0].sentAt + confirmAfter;
   }
 
   get length(): number {

@@ -89,7 +89,14 @@ export class TcpTransport implements Transport {
     const tls = upgrade.servername !== undefined
       ? tlsConnect({ socket: raw, secureContext, servername: upgrade.servername, rejectUnauthorized: false })
       : new TLSSocket(raw, { isServer: true, secureContext, requestCert: upgrade.requestCert === true, rejectUnauthorized: false });
-    if (onSecure) tls.once(upgrade.servername !== undefined ? 'secureConnect' : 'secure', () => onSecure(tls));
+    if (upgrade.servername !== undefined) {
+      if (onSecure) tls.once('secureConnect', () => onSecure(tls));
+    } else if (upgrade.requestCert || onSecure) {
+      tls.once('secure', () => {
+        if (upgrade.requestCert) judgePeer(tls);
+        onSecure?.(tls);
+      });
+    }
     this.socket = tls;
     this.attach(tls);
   }
@@ -127,6 +134,24 @@ export class TcpTransport implements Transport {
     socket.off('close', this.onClose);
     socket.off('error', this.onError);
   }
+}
+
+/**
+ * Node sets `authorized` only on sockets a tls.Server accepted; ours are upgraded in place by STARTTLS, so
+ * the same question is put to OpenSSL here, as tls.Server does: did the chain the peer sent verify against
+ * our trusted authorities?
+ */
+interface TlsHandle {
+  verifyError(): Error | null;
+}
+
+function judgePeer(socket: TLSSocket): void {
+  const internals = socket as unknown as { _handle?: TlsHandle; ssl?: TlsHandle };
+  const handle = internals._handle ?? internals.ssl;
+  const error = handle ? handle.verifyError() : new Error('no TLS handle');
+  const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+  socket.authorized = presented && error === null;
+  if (!socket.authorized) socket.authorizationError = error ?? new Error('no certificate');
 }
 
 /** The TCP socket under a TLS one (Node keeps it as _parent), or the socket itself. */

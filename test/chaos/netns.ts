@@ -38,6 +38,11 @@ export class Netns {
     this.exec(['ip', 'link', 'set', this.nsIf, 'down']);
   }
 
+  /** Mend the link cut by cut(): the connections that were open on it carry on if neither end gave up. */
+  restore(): void {
+    this.exec(['ip', 'link', 'set', this.nsIf, 'up']);
+  }
+
   exec(argv: string[]): string {
     return run('ip', ['netns', 'exec', this.name, ...argv]);
   }

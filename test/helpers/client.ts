@@ -117,9 +117,14 @@ export class TestClient extends Inbox {
   /** Send a stream header and wait for the server's header and features. */
   async open(to = this.domain): Promise<Element> {
     this.domain = to;
+    return this.openWith(header(to));
+  }
+
+  /** Send this stream header (a server's, say) and wait for the answering header and features. */
+  async openWith(streamHeader: string): Promise<Element> {
     this.parser.restart();
     const n = this.headers.length;
-    this.send(header(to));
+    this.send(streamHeader);
     await this.until(() => this.headers.length > n);
     return this.waitFor((el) => el.name === 'stream:features');
   }

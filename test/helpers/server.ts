@@ -108,7 +108,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
-    const m = line.match(/^([a-z_]+)(?:\{(.*)\})? (\S+)$/);
+    const m = line.match(/^([a-z0-9_]+)(?:\{(.*)\})? (\S+)$/);
     if (!m || m[1] !== name) continue;
     const have: Record<string, string> = {};
     for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) have[k] = v;
