@@ -59,7 +59,7 @@ const COLUMNS = ['JID', 'KIND', 'REMOTE', 'IDLE', 'PROBE', 'QUEUE', 'STATE'] as 
 /** Aligned columns, one session a line, and a count at the end. */
 export function formatTable(sessions: SessionInfo[]): string[] {
   const rows = sessions.map((s) => [
-    s.jid ?? `(${s.authenticated ? 'binding' : 'not authenticated'})`,
+    s.jid ?? s.domain ?? `(${s.authenticated ? 'binding' : 'not authenticated'})`,
     s.kind,
     remote(s.remoteAddress, s.remotePort),
     `${s.idleSeconds.toFixed(1)}s`,

@@ -17,7 +17,7 @@ const GROUP_NOTES: Record<string, string> = {
   c2s: 'Client-to-server streams: stanza size, authentication, offline messages.',
   s2s:
     'Federation with other servers: TLS and authentication (SASL EXTERNAL with a certificate, or dialback), how peers are found, and the per-domain queue. ' +
-    'Stanzas written to a peer that closes or dies before it proved it read them are sent again, once, on the next connection to that domain (or bounce when s2s.queue.timeout runs out first): a peer may then see one twice, never none.',
+    'Stanzas written to a peer that closes or dies before it proved it read them (an answered ping) are sent again, once, on the next connection to that domain, with s2s.queue.timeout counted again from the close; they bounce if it runs out first, or if that connection dies too. A peer that read one just before dying may see it twice, never none: server streams have no acks, so at least once is what can be promised.',
   sm: 'XEP-0198 stream management for clients: acks, resumption after a lost connection, and what a hibernated session keeps. SIGHUP applies the queue and ack settings to live sessions; a session keeps the resume window it negotiated.',
   watchdog:
     'Dead-peer detection, with one policy per connection kind: c2s (clients over TCP), websocket (clients over WebSocket), s2sIn (streams peer servers open to us) and s2sOut (ours to them). ' +

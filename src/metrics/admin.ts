@@ -8,8 +8,10 @@ import type { Session } from '../sessions/session.js';
 export interface SessionInfo {
   id: string;
   kind: string;
-  /** Full JID once bound; null while negotiating. */
+  /** Full JID once bound; null while negotiating, and for server streams. */
   jid: string | null;
+  /** For a server stream (s2sIn, s2sOut), the peer's domain once authenticated; null otherwise. */
+  domain: string | null;
   state: string;
   authenticated: boolean;
   remoteAddress: string;
@@ -43,7 +45,7 @@ export interface StatusReport {
   pid: number;
   domain: string;
   /** Listening ports; websocket absent from a Vigil older than the WebSocket listener. */
-  listeners: { c2s: number; websocket?: number; http: number };
+  listeners: { c2s: number; websocket?: number; s2s?: number; http: number };
   uptimeSeconds: number;
   sessions: number;
   maxSessions: number;
@@ -111,6 +113,7 @@ function sessionInfo(s: Session, now: number): SessionInfo {
     id: s.id,
     kind: s.kind,
     jid: s.fullJid ?? null,
+    domain: s.domain ?? null,
     state: s.state,
     authenticated: s.authenticated,
     remoteAddress: s.remoteAddress,
@@ -131,7 +134,7 @@ function statusReport(ctx: Context, req: IncomingMessage): StatusReport {
     service: 'vigil',
     pid: process.pid,
     domain: config.domain,
-    listeners: { c2s: config.listeners.c2s.port, websocket: config.listeners.websocket.port, http: req.socket.localPort ?? config.listeners.http.port },
+    listeners: { c2s: config.listeners.c2s.port, websocket: config.listeners.websocket.port, ...(config.s2s.enabled ? { s2s: config.listeners.s2s.port } : {}), http: req.socket.localPort ?? config.listeners.http.port },
     uptimeSeconds: Math.round(process.uptime()),
     sessions: ctx.registry.size,
     maxSessions: config.limits.maxSessions,

@@ -70,7 +70,8 @@ const SWEEP_MS = 1000;
  * Nothing is lost when a stream dies: what it carried since the peer last proved it had read it (an
  * answered ping, see PeerLedger) is queued again and sent once more on the next connection, or bounced if
  * s2s.queue.timeout runs out first. A stanza sent again is never sent a third time: if that stream dies
- * too, it bounces.
+ * too, it bounces. Delivery is at least once: a peer that read a stanza and died before answering the next
+ * ping gets it again, since server streams carry no acks.
  */
 export class Federation implements S2SInHost, S2SOutHost {
   readonly s2sTls: S2sTls | undefined;

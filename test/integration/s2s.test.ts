@@ -27,6 +27,12 @@ describe('two Vigil servers federating over dialback (self-signed certificates)'
     await ca.waitFor(chat(bobJid, aliceJid, 'hello from b'));
     expect(metricValue(await a.metrics(), 'vigil_connections_accepted_total', { kind: 's2sOut' })).toBe(1);
     expect(metricValue(await a.metrics(), 'vigil_connections_accepted_total', { kind: 's2sIn' })).toBe(1);
+    // The operator sees both server streams, by domain.
+    const report = (await (await fetch(`http://127.0.0.1:${a.httpPort}/admin/sessions`)).json()) as { sessions: { kind: string; domain: string | null; state: string }[] };
+    expect(report.sessions.filter((s) => s.kind.startsWith('s2s')).map(({ kind, domain, state }) => ({ kind, domain, state })).sort((x, y) => x.kind.localeCompare(y.kind))).toEqual([
+      { kind: 's2sIn', domain: 'b.test', state: 'active' },
+      { kind: 's2sOut', domain: 'b.test', state: 'active' },
+    ]);
     await ca.close();
     await cb.close();
   });

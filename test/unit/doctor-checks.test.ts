@@ -164,7 +164,7 @@ describe('admin endpoint access', () => {
 
 describe('vigil sessions output', () => {
   const session = (jid: string | null, idleSeconds: number, extra: Partial<SessionInfo> = {}): SessionInfo => ({
-    id: `id-${jid}`, kind: 'c2s', jid, state: jid ? 'active' : 'negotiating', authenticated: jid !== null, remoteAddress: '::ffff:192.0.2.1', remotePort: 40001,
+    id: `id-${jid}`, kind: 'c2s', jid, domain: null, state: jid ? 'active' : 'negotiating', authenticated: jid !== null, remoteAddress: '::ffff:192.0.2.1', remotePort: 40001,
     idleSeconds, connectedSeconds: 100, probePendingSeconds: null, sendQueueBytes: 0, sm: null, bytesIn: 10, bytesOut: 20, ...extra,
   });
   const list = [session('bob@x/1', 5), session(null, 12), session('alice@x/2', 130, { probePendingSeconds: 10, sendQueueBytes: 2048 })];
@@ -198,9 +198,11 @@ describe('vigil sessions output', () => {
 describe('s2s listener', () => {
   const ports = (s2s: number) => loadConfig({ env: {}, overrides: { listeners: { c2s: { port: 0 }, websocket: { port: 0 }, http: { port: 0 }, s2s: { host: '127.0.0.1', port: s2s } } } });
 
-  it('port 0 is federation off, said once', async () => {
-    const fs = await checkPorts(ports(0), { kind: 'none' });
-    expect(fs.filter((f) => f.text.startsWith('listeners.s2s'))).toEqual([{ level: 'ok', text: 'listeners.s2s: port 0, federation off: nothing listens for other servers and nothing is sent to other domains' }]);
+  it('federation off (s2s.enabled false) is said once', async () => {
+    const config = ports(5269);
+    config.s2s.enabled = false;
+    const fs = await checkPorts(config, { kind: 'none' });
+    expect(fs.filter((f) => f.text.startsWith('listeners.s2s'))).toEqual([{ level: 'ok', text: 'listeners.s2s: s2s.enabled is false, federation off: nothing listens for other servers and nothing is sent to other domains' }]);
   });
 
   it('is checked like the others: free, or held by another process (an error with the fix)', async () => {
@@ -280,7 +282,7 @@ describe('s2s certificate', () => {
 
   it('the same with s2s.dialback off is an error: then nothing authenticates us', () => {
     expect(checkS2sCertificate(input(selfSigned, 'chat.example.org', { dialback: false }))).toEqual([
-      { level: 'error', text: expect.stringMatching(/^s2s: tls.cert c.pem is self-signed: peers cannot authenticate us by certificate .*with s2s.dialback off we do not offer dialback either.*, or turn s2s.dialback on$/) },
+      { level: 'advice', text: expect.stringMatching(/^s2s: tls.cert c.pem is self-signed: peers cannot authenticate us by certificate .*only by dialback where they still accept it.*, or turn s2s.dialback on$/) },
     ]);
   });
 
@@ -330,7 +332,7 @@ describe('s2s certificate', () => {
 
   it('checkS2sTls: nothing with federation off, one line for localhost, an error for an unreadable s2s.ca', () => {
     const cfg = (overrides: ConfigOverrides) => loadConfig({ env: {}, overrides });
-    expect(checkS2sTls(cfg({ listeners: { s2s: { port: 0 } } }))).toEqual([]);
+    expect(checkS2sTls(cfg({ s2s: { enabled: false } }))).toEqual([]);
     expect(checkS2sTls(cfg({}))).toEqual([{ level: 'ok', text: 's2s: domain localhost: no other server can reach it, so its certificate is not checked for federation' }]);
     const leaf = ca.issue('chat.example.org');
     const fs = checkS2sTls(cfg({ domain: 'chat.example.org', tls: { cert: leaf.certPath, key: leaf.keyPath }, s2s: { ca: `/nonexistent/ca.pem,${ca.caPath}` } }), Date.now(), []);
@@ -417,7 +419,9 @@ describe('SRV records', () => {
   it('localhost: no lookup, one ok line; federation off: nothing', async () => {
     const dns = fake({});
     expect(await checkSrv(cfg('localhost'), dns)).toEqual([{ level: 'ok', text: expect.stringMatching(/^s2s: domain localhost: nothing federates with localhost, so no SRV lookup/) }]);
-    expect(await checkSrv(cfg('example.org', 0), dns)).toEqual([]);
+    const off = cfg('example.org');
+    off.s2s.enabled = false;
+    expect(await checkSrv(off, dns)).toEqual([]);
     expect(dns.asked).toEqual([]);
   });
 

@@ -24,8 +24,8 @@ export async function checkPorts(config: Config, running: Running): Promise<Find
   for (const name of ['c2s', 'websocket', 's2s', 'http'] as const) {
     const { host, port } = config.listeners[name];
     const key = `listeners.${name}`;
-    if (name === 's2s' && port === 0) {
-      findings.push(ok(`${key}: port 0, federation off: nothing listens for other servers and nothing is sent to other domains`));
+    if (name === 's2s' && !config.s2s.enabled) {
+      findings.push(ok(`${key}: s2s.enabled is false, federation off: nothing listens for other servers and nothing is sent to other domains`));
       continue;
     }
     if (port === 0) {

@@ -138,7 +138,7 @@ export function checkS2sCertificate(input: S2sCertificateInput): Finding[] {
 
 function dialbackOnly(what: string, fix: string, dialback: boolean): Finding {
   if (!dialback) {
-    return error(`s2s: ${what}: peers cannot authenticate us by certificate (SASL EXTERNAL), and with s2s.dialback off we do not offer dialback either, so no server will accept our stanzas: ${fix}, or turn s2s.dialback on`);
+    return advice(`s2s: ${what}: peers cannot authenticate us by certificate (SASL EXTERNAL), only by dialback where they still accept it, while with s2s.dialback off this server asks certificates of them: ${fix}, or turn s2s.dialback on`);
   }
   return advice(`s2s: ${what}: peers can authenticate us only by dialback (XEP-0220), and those that insist on certificates (dialback off, as Prosody with s2s_secure_auth = true) refuse us: ${fix}`);
 }
@@ -170,7 +170,7 @@ export function loadAnchors(config: Config, systemRoots: readonly string[] = roo
 
 /** The check as `vigil doctor` runs it; nothing when federation is off (the s2s port line says so). */
 export function checkS2sTls(config: Config, now = Date.now(), systemRoots: readonly string[] = rootCertificates): Finding[] {
-  if (config.listeners.s2s.port === 0) return [];
+  if (!config.s2s.enabled) return [];
   const { anchors, findings } = loadAnchors(config, systemRoots);
   if (isLocalDomain(config.domain)) {
     findings.push(ok(`s2s: domain ${config.domain}: no other server can reach it, so its certificate is not checked for federation`));

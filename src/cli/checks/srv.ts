@@ -84,9 +84,9 @@ const refusesService = (records: SrvRecord[]) => records.length === 1 && (record
 export async function checkSrv(config: Config, asker: DnsAsker = systemDns(config.s2s.dnsTimeout)): Promise<Finding[]> {
   const { domain } = config;
   const port = config.listeners.s2s.port;
-  if (port === 0) return [];
+  if (!config.s2s.enabled) return [];
   if (isLocalDomain(domain)) {
-    return [ok(`s2s: domain ${domain}: nothing federates with ${domain}, so no SRV lookup: set domain to the name other servers know this one by, or listeners.s2s.port to 0 to turn federation off`)];
+    return [ok(`s2s: domain ${domain}: nothing federates with ${domain}, so no SRV lookup: set domain to the name other servers know this one by, or s2s.enabled to false to turn federation off`)];
   }
   const name = `_xmpp-server._tcp.${domain}`;
   const srv = await settle(asker.resolveSrv(name));
@@ -95,7 +95,7 @@ export async function checkSrv(config: Config, asker: DnsAsker = systemDns(confi
   }
   const findings: Finding[] = [];
   if (srv.ok && refusesService(srv.value)) {
-    findings.push(advice(`s2s: ${name} SRV is "." (RFC 2782: no service here): other servers will not connect to this one at all: replace it with a record for this host and port ${port}, or set listeners.s2s.port to 0 if federation is not wanted`));
+    findings.push(advice(`s2s: ${name} SRV is "." (RFC 2782: no service here): other servers will not connect to this one at all: replace it with a record for this host and port ${port}, or set s2s.enabled to false if federation is not wanted`));
   } else if (srv.ok && srv.value.length > 0) {
     findings.push(ok(`s2s: ${name} SRV: ${formatSrv(srv.value)}: other servers connect there`));
     const ports = [...new Set(srv.value.map((r) => r.port))];
