@@ -4,12 +4,13 @@ import type { TLSSocket } from 'node:tls';
 import type { Context } from '../context.js';
 import { ServerStreamFraming } from '../framing/xml-stream.js';
 import { Session, type SessionHost } from '../sessions/session.js';
-import { Connection, connectionOptions, type ConnectionEvents } from '../transport/connection.js';
+import { Connection, connectionOptions } from '../transport/connection.js';
+import { ServerStream } from './server-stream.js';
 import type { Transport } from '../transport/transport.js';
 import type { StreamErrorCondition } from '../xmpp/errors.js';
 import { parseJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
-import type { ParseErrorCondition, StreamHeader } from '../xmpp/parser.js';
+import type { StreamHeader } from '../xmpp/parser.js';
 import { certifiedFor, type S2sTls } from './certificates.js';
 import { verifyDialbackKey } from './dialback-key.js';
 import { dialbackElement, dialbackError, isDialback } from './dialback.js';
@@ -34,7 +35,7 @@ type Stage = 'pre-tls' | 'negotiating' | 'authenticated';
  * dialback (XEP-0220), receiving role and authoritative role both. Stanzas come one way only: from the
  * domains the stream authenticated, to ours, and nothing may be asked back on it.
  */
-export class S2SInStream implements ConnectionEvents {
+export class S2SInStream extends ServerStream {
   readonly session: Session;
   readonly conn: Connection;
   private stage: Stage;
@@ -46,7 +47,8 @@ export class S2SInStream implements ConnectionEvents {
   private readonly domains = new Set<string>();
   private verifying = 0;
 
-  constructor(transport: Transport, private readonly host: S2SInHost) {
+  constructor(transport: Transport, protected readonly host: S2SInHost) {
+    super();
     const { config } = host.ctx;
     const policy = config.watchdog.s2sIn;
     const framing = new ServerStreamFraming(this, config.s2s.maxStanzaSize);
@@ -84,27 +86,6 @@ export class S2SInStream implements ConnectionEvents {
     }
     if (this.domains.size === 0) return this.fail('not-authorized', 'authenticate first');
     this.stanza(el);
-  }
-
-  onStreamEnd(): void {
-    this.session.close('peer-closed');
-  }
-
-  onTransportEnd(): void {
-    this.session.close('peer-closed');
-  }
-
-  onError(condition: ParseErrorCondition, text: string): void {
-    this.session.close(condition === 'policy-violation' ? 'policy-violation' : 'error', { condition, text });
-  }
-
-  onReceived(now: number): void {
-    this.session.received(now);
-  }
-
-  onClosed(): void {
-    this.session.connectionClosed(this.conn);
-    this.host.connectionGone(this.conn);
   }
 
   private features(): Element {

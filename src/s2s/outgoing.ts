@@ -3,7 +3,8 @@ import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import { ServerStreamFraming } from '../framing/xml-stream.js';
 import { Session, type SessionHost } from '../sessions/session.js';
-import { Connection, connectionOptions, type ConnectionEvents } from '../transport/connection.js';
+import { Connection, connectionOptions } from '../transport/connection.js';
+import { ServerStream } from './server-stream.js';
 import { TcpTransport } from '../transport/tcp.js';
 import type { StreamErrorCondition } from '../xmpp/errors.js';
 import { NS } from '../xmpp/ns.js';
@@ -33,7 +34,7 @@ type Stage = 'opening' | 'starttls' | 'sasl' | 'dialback' | 'ready';
  * where the peer offers it, else dialback. Once ready it carries every stanza for that domain; the peer
  * answers on its own stream to us, so its proof of life comes back through the router (see PeerLedger).
  */
-export class S2SOutStream implements ConnectionEvents {
+export class S2SOutStream extends ServerStream {
   readonly session: Session;
   readonly conn: Connection;
   private stage: Stage = 'opening';
@@ -47,7 +48,8 @@ export class S2SOutStream implements ConnectionEvents {
   failure: string | undefined;
   readonly startedAt = Date.now();
 
-  constructor(socket: Socket, private readonly host: S2SOutHost, readonly domain: string) {
+  constructor(socket: Socket, protected readonly host: S2SOutHost, readonly domain: string) {
+    super();
     const { config } = host.ctx;
     const policy = config.watchdog.s2sOut;
     const framing = new ServerStreamFraming(this, config.s2s.maxStanzaSize);
@@ -94,26 +96,9 @@ export class S2SOutStream implements ConnectionEvents {
     // Stanzas travel one way: the peer has its own stream to us for whatever it wants to send.
   }
 
-  onStreamEnd(): void {
-    this.session.close('peer-closed');
-  }
-
-  onTransportEnd(): void {
-    this.session.close('peer-closed');
-  }
-
-  onError(condition: ParseErrorCondition, text: string): void {
+  override onError(condition: ParseErrorCondition, text: string): void {
     this.failure ??= `the peer sent what is not XML: ${text}`;
-    this.session.close(condition === 'policy-violation' ? 'policy-violation' : 'error', { condition, text });
-  }
-
-  onReceived(now: number): void {
-    this.session.received(now);
-  }
-
-  onClosed(): void {
-    this.session.connectionClosed(this.conn);
-    this.host.connectionGone(this.conn);
+    super.onError(condition, text);
   }
 
   private features(features: Element): void {

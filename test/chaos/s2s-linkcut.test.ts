@@ -1,13 +1,12 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { CloseReason } from '../../src/sessions/close-reason';
 import type { Unconfirmed } from '../../src/sessions/ledger';
 import type { Session } from '../../src/sessions/session';
 import { TestClient } from '../helpers/client';
-import { CLI, requireBuiltCli, root, runCli, writeConfig } from '../helpers/daemon';
+import { Daemon, requireBuiltCli, runCli, writeConfig } from '../helpers/daemon';
 import { selfSignedFor } from '../helpers/federation';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 import { eventually, LINGERING } from '../helpers/sockets';
@@ -59,84 +58,6 @@ function bounces(metrics: string): Record<string, number> {
   return out;
 }
 
-interface LogLine {
-  event?: string;
-  [k: string]: unknown;
-}
-
-/** `vigil start --config FILE` run inside the namespace (`ip netns exec` execs it: the PID is the server's). */
-class NsVigil {
-  readonly logs: LogLine[] = [];
-  readonly stderr: string[] = [];
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  readonly exited: Promise<void>;
-  private readonly child: ChildProcess;
-  private waiters: (() => void)[] = [];
-
-  constructor(ns: Netns, configFile: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, CLI, 'start', '--config', configFile], { cwd: root, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      try {
-        this.logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.logs.push({ event: 'unparsed', line });
-      }
-      this.wake();
-    });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
-    this.exited = new Promise((resolve) => {
-      this.child.on('close', (code, signal) => {
-        this.exit = { code, signal };
-        this.wake();
-        resolve();
-      });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  async waitForLog(match: (l: LogLine) => boolean, timeout: number): Promise<LogLine> {
-    const found = () => this.logs.find(match);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`b.test: no such log line within ${timeout} ms; exit ${JSON.stringify(this.exit)}\n${this.tail()}`)), timeout);
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-        if (err) reject(err);
-        else resolve();
-      };
-      const check = () => {
-        if (found()) return done();
-        if (this.exit) done(new Error(`b.test exited (${JSON.stringify(this.exit)}) first\n${this.tail()}`));
-      };
-      this.waiters.push(check);
-      check();
-    });
-    return found()!;
-  }
-
-  tail(): string {
-    return `logs:\n${this.logs.map((l) => JSON.stringify(l)).join('\n').slice(-4000)}\nstderr:\n${this.stderr.join('\n').slice(-2000)}`;
-  }
-
-  /** SIGTERM, and SIGKILL if it has not gone within `timeout`; by its PID only. */
-  async stop(timeout = 5000): Promise<void> {
-    if (this.exit || this.pid === undefined) return;
-    process.kill(this.pid, 'SIGTERM');
-    const timer = setTimeout(() => {
-      if (!this.exit && this.pid !== undefined) process.kill(this.pid, 'SIGKILL');
-    }, timeout);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
-  }
-}
-
 /** a.test's sockets towards b.test's s2s port that the kernel still keeps (and would retransmit on). */
 function socketsToPeer(ip: string, port: number): string[] {
   const out = execFileSync('ss', ['-tanH', 'state', 'all', `( dst ${ip} and dport = :${port} )`], { encoding: 'utf8' });
@@ -158,7 +79,7 @@ describe('chaos: a peer server behind a link that is cut (no FIN, no RST)', () =
   const ns = new Netns(process.pid + 13);
   const dir = mkdtempSync(join(tmpdir(), 'vigil-s2s-linkcut-'));
   let a: TestServer | undefined;
-  let b: NsVigil | undefined;
+  let b: Daemon | undefined;
   let alice: TestClient | undefined;
   let bob: TestClient | undefined;
   const aliceJid = 'alice@a.test/r';
@@ -213,8 +134,7 @@ describe('chaos: a peer server behind a link that is cut (no FIN, no RST)', () =
     });
     const added = await runCli(['user', 'add', 'bob@b.test', '--password', 'secret', '--config', file]);
     expect({ code: added.code, err: added.err }).toEqual({ code: 0, err: '' });
-    b = new NsVigil(ns, file);
-    await b.waitForLog((l) => l.event === 'server.started', 15_000);
+    b = await Daemon.start(file, ['ip', 'netns', 'exec', ns.name]);
 
     alice = await TestClient.login(a.port, 'alice', 'secret', 'r', { domain: 'a.test' });
     alice.answerPings();

@@ -83,8 +83,10 @@ export class Daemon {
   private readonly child: ChildProcess;
   private waiters: (() => void)[] = [];
 
-  constructor(readonly configFile: string) {
-    this.child = spawn(process.execPath, [CLI, 'start', '--config', configFile], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `prefix` runs it through another command that execs it, e.g. `ip netns exec NAME`: the PID stays the server's. */
+  constructor(readonly configFile: string, prefix: readonly string[] = []) {
+    const command = [...prefix, process.execPath, CLI, 'start', '--config', configFile];
+    this.child = spawn(command[0], command.slice(1), { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       try {
         this.logs.push(JSON.parse(line) as LogLine);
@@ -104,8 +106,8 @@ export class Daemon {
     });
   }
 
-  static async start(configFile: string): Promise<Daemon> {
-    const daemon = new Daemon(configFile);
+  static async start(configFile: string, prefix: readonly string[] = []): Promise<Daemon> {
+    const daemon = new Daemon(configFile, prefix);
     await daemon.waitForLog((l) => l.event === 'server.started', 15000);
     return daemon;
   }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asRoot, assertPortsFree, C2S_PORT, canConnect, chownTree, endPid, freePort, makeCert, pidAlive, S2S_PORT, sleep, systemUser, tail, track, type PeerOptions, type PeerServer } from './peer';
+import { asRoot, assertPortsFree, C2S_PORT, canConnect, chownTree, endPid, freePort, makeCert, pidAlive, readLog, S2S_PORT, sleep, systemUser, tail, track, type PeerOptions, type PeerServer } from './peer';
 
 /**
  * Debian's ejabberd 23.01 as a federation peer: config, certificate, Mnesia spool, logs and pid file in a
@@ -198,13 +198,7 @@ export async function startEjabberd(opts: PeerOptions): Promise<PeerServer> {
       c2sPort: C2S_PORT,
       pid,
       dir,
-      log: () => {
-        try {
-          return readFileSync(logFile, 'utf8');
-        } catch {
-          return '';
-        }
-      },
+      log: () => readLog(logFile),
       stop: async () => {
         await kill();
         rmSync(dir, { recursive: true, force: true });

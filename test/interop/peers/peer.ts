@@ -97,6 +97,15 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** A server's log so far; empty before it wrote one. */
+export function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The last `lines` lines of a file ('' if absent). */

@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asRoot, assertPortsFree, C2S_PORT, canConnect, chownTree, endPid, makeCert, S2S_PORT, sleep, systemUser, tail, track, type PeerOptions, type PeerServer } from './peer';
+import { asRoot, assertPortsFree, C2S_PORT, canConnect, chownTree, endPid, makeCert, readLog, S2S_PORT, sleep, systemUser, tail, track, type PeerOptions, type PeerServer } from './peer';
 
 /**
  * Debian's Prosody 0.12 as a federation peer: its own config, certificate, data and log in a temp dir,
@@ -117,13 +117,7 @@ export async function startProsody(opts: PeerOptions): Promise<PeerServer> {
       c2sPort: C2S_PORT,
       pid,
       dir,
-      log: () => {
-        try {
-          return readFileSync(logFile, 'utf8');
-        } catch {
-          return '';
-        }
-      },
+      log: () => readLog(logFile),
       stop: async () => {
         await endPid(pid, proc);
         rmSync(dir, { recursive: true, force: true });
