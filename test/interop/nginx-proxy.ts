@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { canConnect } from './peers/peer';
 import { join } from 'node:path';
@@ -51,17 +50,7 @@ export function locationOf(block: string): string {
   return block.match(/^location\s+([^{]*?)\s*\{/)![1];
 }
 
-/** A port nothing listens on at `host` just now. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './peers/peer';
 
 
 export class NginxProcess {
