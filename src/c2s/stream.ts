@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import type { Framing } from '../framing/framing.js';
@@ -20,6 +19,7 @@ import type { SaslFailure, SaslMechanism, SaslStep } from './sasl/mechanism.js';
 import { decodeSaslBase64 } from './sasl/base64.js';
 import { PlainMechanism } from './sasl/plain.js';
 import { ScramMechanism } from './sasl/scram.js';
+import { randomId } from '../xmpp/random-id.js';
 
 const TOO_MANY = 'too many failed attempts: try again later';
 
@@ -154,7 +154,7 @@ export class C2SStream implements ConnectionEvents, SmStream {
   // Negotiation
 
   private openStream(): void {
-    this.conn.open({ xmlns: NS.CLIENT, id: randomBytes(12).toString('base64url'), from: this.ctx.config.domain });
+    this.conn.open({ xmlns: NS.CLIENT, id: randomId(12), from: this.ctx.config.domain });
   }
 
   private features(): Element {
@@ -296,7 +296,7 @@ export class C2SStream implements ConnectionEvents, SmStream {
       return this.fail('not-authorized', 'bind a resource first');
     }
     const requested = bindEl.getChildText('resource')?.trim();
-    const jid = makeJid(this.session.username!, this.ctx.config.domain, requested || randomBytes(6).toString('base64url'));
+    const jid = makeJid(this.session.username!, this.ctx.config.domain, requested || randomId(6));
     if (!jid) {
       this.conn.send(stanzaError(el, 'bad-request', 'that resource is not allowed'));
       return;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
@@ -7,6 +6,7 @@ import { SERVER } from '../router/origin.js';
 import { iqResult, stanzaError } from '../xmpp/errors.js';
 import { parseJid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
+import { randomId } from '../xmpp/random-id.js';
 
 /** RFC 6121 §2.3.3 lets the server bound names and groups; these keep one item under a few KiB. */
 const MAX_TEXT_BYTES = 1023;
@@ -68,7 +68,7 @@ export class Rosters {
     const bare = `${username}@${this.ctx.config.domain}`;
     for (const s of this.ctx.registry.getByBareJid(bare)) {
       if (!s.im.rosterRequested || !s.isBound) continue;
-      const iq = new Element('iq', { xmlns: NS.CLIENT, type: 'set', id: `push-${randomBytes(6).toString('base64url')}`, to: s.fullJid });
+      const iq = new Element('iq', { xmlns: NS.CLIENT, type: 'set', id: `push-${randomId(6)}`, to: s.fullJid });
       iq.c('query', { xmlns: NS.ROSTER, ver: String(version) }).cnode(item);
       this.ctx.router.route(iq, SERVER);
     }

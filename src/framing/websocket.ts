@@ -3,6 +3,7 @@ import type { Transport } from '../transport/transport.js';
 import { NS } from '../xmpp/ns.js';
 import { StreamParser, type ParseErrorCondition, type StreamHandler } from '../xmpp/parser.js';
 import type { Framing, StreamOpen } from './framing.js';
+import { serialize } from '../xmpp/serialize.js';
 
 /**
  * What the parser is fed before the first message and after each restart: every message is then parsed as a
@@ -42,23 +43,23 @@ export class WebSocketFraming implements Framing {
   open(attrs: StreamOpen): string {
     const open = new Element('open', { xmlns: NS.FRAMING, id: attrs.id, from: attrs.from, to: attrs.to, version: '1.0', 'xml:lang': 'en' });
     for (const key of ['id', 'from', 'to'] as const) if (attrs[key] === undefined) delete open.attrs[key];
-    return open.toString();
+    return serialize(open);
   }
 
   /** Each message stands alone: stanzas carry jabber:client, stream-level elements declare their prefix. */
   element(el: Element): string {
     if (el.name.startsWith('stream:')) {
-      if (el.attrs['xmlns:stream'] !== undefined) return el.toString();
+      if (el.attrs['xmlns:stream'] !== undefined) return serialize(el);
       return standalone(el, { 'xmlns:stream': NS.STREAM, ...el.attrs });
     }
-    if (el.attrs.xmlns !== undefined) return el.toString();
+    if (el.attrs.xmlns !== undefined) return serialize(el);
     return standalone(el, { xmlns: NS.CLIENT, ...el.attrs });
   }
 
   close(seeOtherUri?: string): string {
     const attrs: Record<string, string> = { xmlns: NS.FRAMING };
     if (seeOtherUri) attrs['see-other-uri'] = seeOtherUri;
-    return new Element('close', attrs).toString();
+    return serialize(new Element('close', attrs));
   }
 
   /** A ping frame: RFC 7395 §3.4 allows no whitespace, and a pong proves the peer there. */
@@ -106,5 +107,5 @@ export class WebSocketFraming implements Framing {
 function standalone(el: Element, attrs: Record<string, string>): string {
   const copy = new Element(el.name, attrs);
   copy.children = el.children;
-  return copy.toString();
+  return serialize(copy);
 }

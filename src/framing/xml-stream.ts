@@ -3,6 +3,7 @@ import { NS } from '../xmpp/ns.js';
 import { StreamParser, type StreamHandler } from '../xmpp/parser.js';
 import type { Transport } from '../transport/transport.js';
 import type { Framing, StreamOpen } from './framing.js';
+import { serialize } from '../xmpp/serialize.js';
 
 /** RFC 6120 §4: one `<stream:stream>` document per direction, stanzas as its children. */
 export class XmlStreamFraming implements Framing {
@@ -24,7 +25,7 @@ export class XmlStreamFraming implements Framing {
   }
 
   element(el: Element): string {
-    return el.toString();
+    return serialize(el);
   }
 
   close(): string {
@@ -52,9 +53,9 @@ export class XmlStreamFraming implements Framing {
 export class ServerStreamFraming extends XmlStreamFraming {
   override element(el: Element): string {
     const xmlns = el.attrs.xmlns as string | undefined;
-    if (xmlns !== undefined && xmlns !== NS.CLIENT) return el.toString();
+    if (xmlns !== undefined && xmlns !== NS.CLIENT) return serialize(el);
     el.attrs.xmlns = NS.SERVER;
-    const text = el.toString();
+    const text = serialize(el);
     el.attrs.xmlns = xmlns;
     if (xmlns === undefined) delete el.attrs.xmlns;
     return text;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -9,6 +8,7 @@ import { parseJid, type Jid } from '../xmpp/jid.js';
 import { NS } from '../xmpp/ns.js';
 import { clientOf, SERVER, type Origin } from './origin.js';
 import { PendingReplies } from './replies.js';
+import { randomId } from '../xmpp/random-id.js';
 
 /** Answers an iq get or set; an Element returned is sent as the reply, undefined means it replied itself. */
 export type IqHandler<From> = (iq: Element, from: From, payload: Element) => Promise<Element | undefined> | Element | undefined;
@@ -276,5 +276,5 @@ export class Router {
  */
 function stampStanzaId(message: Element, by: string): void {
   message.children = message.children.filter((c) => typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS.STANZA_ID && c.attrs.by === by));
-  message.c('stanza-id', { xmlns: NS.STANZA_ID, id: randomBytes(12).toString('base64url'), by });
+  message.c('stanza-id', { xmlns: NS.STANZA_ID, id: randomId(12), by });
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import type { TLSSocket } from 'node:tls';
 import type { Context } from '../context.js';
@@ -14,6 +13,7 @@ import type { StreamHeader } from '../xmpp/parser.js';
 import { certifiedFor, type S2sTls } from './certificates.js';
 import { verifyDialbackKey } from './dialback-key.js';
 import { dialbackElement, dialbackError, isDialback } from './dialback.js';
+import { randomId } from '../xmpp/random-id.js';
 
 export interface S2SInHost extends SessionHost {
   readonly ctx: Context;
@@ -39,7 +39,7 @@ export class S2SInStream extends ServerStream {
   readonly session: Session;
   readonly conn: Connection;
   private stage: Stage;
-  private readonly id = randomBytes(12).toString('base64url');
+  private readonly id = randomId(12);
   /** The peer's `from` in its header, once it sent one. */
   private peer: string | undefined;
   private tlsSocket: TLSSocket | undefined;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
 import type { ConnectionKind, WatchdogPolicy } from '../config/types.js';
 import type { Connection } from '../transport/connection.js';
@@ -10,6 +9,7 @@ import type { CloseReason, LossReason } from './close-reason.js';
 import { CsiBuffer } from './csi.js';
 import { SinceLastHeard, type Ledger, type Unconfirmed } from './ledger.js';
 import { ResourceState } from './resource-state.js';
+import { randomId } from '../xmpp/random-id.js';
 
 export type SessionState = 'negotiating' | 'active' | 'detached' | 'closing' | 'closed';
 
@@ -51,7 +51,7 @@ const CONDITION_FOR: Partial<Record<CloseReason, StreamErrorCondition>> = {
  * so every close is counted once with one reason.
  */
 export class Session implements WatchState {
-  readonly id = randomBytes(9).toString('base64url');
+  readonly id = randomId(9);
   readonly acceptedAt = Date.now();
   state: SessionState = 'negotiating';
   closeReason: CloseReason | undefined;

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import type { Config } from '../config/types.js';
 import { NS } from '../xmpp/ns.js';
 import { AckQueue, H_MOD } from './ack-queue.js';
+import { randomId } from '../xmpp/random-id.js';
 
 /** The sm.* settings a session reads while it runs; refreshed on reload, except the window it negotiated. */
 export interface SmSettings {
@@ -41,7 +41,7 @@ export class StreamManagement {
     now: number,
   ) {
     this.lastAckAt = now;
-    this.id = resumable ? randomBytes(18).toString('base64url') : undefined;
+    this.id = resumable ? randomId(18) : undefined;
   }
 
   /**

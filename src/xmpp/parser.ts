@@ -1,5 +1,6 @@
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { Element } from 'ltx';
+import { INCOMPLETE, scanStanza, UNSUPPORTED } from './fast-stanza.js';
 
 /**
  * saxes with its handlers installed while it is being constructed. Set afterwards with on(), our nine
@@ -25,6 +26,9 @@ const saxesCloseTag = (SaxesParser.prototype as unknown as SaxesInternals).close
   saxesCloseTag.call(this);
 };
 
+/** saxes' state between elements (its S_TEXT). */
+const S_TEXT = 13;
+
 /** RFC 6120 §4.9.3 conditions the parser itself can detect. */
 export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'unsupported-encoding';
 
@@ -34,6 +38,9 @@ interface SaxesInternals {
   i: number;
   chunkPosition: number;
   carriedFromPrevious: string | undefined;
+  /** The state machine's state (S_TEXT between elements), and the text it holds until the next "<". */
+  state: number;
+  text: string;
   /** The name of the close tag being read, and the open elements. */
   name: string;
   tags: { name: string }[];
@@ -65,6 +72,8 @@ export interface StreamParserOptions {
   maxStanzaSize: number;
   /** Deepest nesting inside a stanza; deeper ones fail (serialising them would exhaust the stack). */
   maxDepth?: number;
+  /** Read ordinary stanzas with scanStanza, leaving the rest to saxes (default); off only to compare the two. */
+  fastPath?: boolean;
 }
 
 /**
@@ -93,11 +102,18 @@ export class StreamParser {
   private countedBytes = 0;
   private failed = false;
   private ended = false;
+  private fast: boolean;
+  private fastMisses = 0;
+  /** The stream header's default namespace, which stanzas without an xmlns of their own are in. */
+  private streamNs = '';
+  /** Whitespace the fast path skipped since the last stanza: bounded like any text between stanzas. */
+  private fastSpace = 0;
   private restartRequested = false;
   private readonly maxDepth: number;
 
   constructor(private readonly handler: StreamHandler, private readonly options: StreamParserOptions) {
     this.maxDepth = options.maxDepth ?? 64;
+    this.fast = options.fastPath ?? true;
     this.init();
   }
 
@@ -124,7 +140,7 @@ export class StreamParser {
    */
   restart(discardRest = false): void {
     if (discardRest) this.decoder = new TextDecoder('utf-8', { fatal: true });
-    if (this.writing) {
+    if (this.writing || this.scanning) {
       this.restartRequested = true;
       this.discardRest = discardRest;
     } else this.init();
@@ -183,9 +199,24 @@ export class StreamParser {
 
   private feed(text: string): void {
     while (text.length > 0 && !this.failed && !this.ended) {
+      if (this.fastReady()) {
+        text = text.slice(this.fastFeed(text));
+        if (this.restartRequested) {
+          const rest = this.discardRest ? '' : text;
+          this.init();
+          text = rest;
+          continue;
+        }
+        if (text.length === 0) return;
+      }
+      // While the fast path is on, saxes reads up to one ">" at a time: the fast path takes over again at the
+      // first boundary between stanzas, instead of after the whole read.
+      const gt = this.fast ? text.indexOf('>') : -1;
+      const piece = gt === -1 ? text : text.slice(0, gt + 1);
+      text = text.slice(piece.length);
       this.writing = true;
       try {
-        this.sax.write(text);
+        this.sax.write(piece);
       } finally {
         this.writing = false;
       }
@@ -193,23 +224,83 @@ export class StreamParser {
       if (!this.ignoring()) this.bytesTo(this.position());
       if (this.restartRequested) {
         const sax = this.sax as unknown as SaxesInternals;
-        const rest = this.discardRest ? '' : sax.chunk.slice(this.restartPoint) + (sax.carriedFromPrevious ?? '');
+        const rest = this.discardRest ? '' : sax.chunk.slice(this.restartPoint) + (sax.carriedFromPrevious ?? '') + text;
         this.init();
         text = rest;
         continue;
       }
       this.checkSize();
-      return;
     }
+  }
+
+  /**
+   * Whether the fast path may read what comes next: inside the stream, between stanzas, with saxes holding
+   * nothing (text it holds would count towards what comes after it). Whatever the fast path hands back, saxes then reads as if it had come next.
+   */
+  private fastReady(): boolean {
+    if (!this.fast || this.depth !== 1 || this.ignoring()) return false;
+    const sax = this.sax as unknown as SaxesInternals;
+    return sax.state === S_TEXT && sax.carriedFromPrevious === undefined && sax.text === '';
+  }
+
+  /**
+   * Stanzas read by scanStanza from the start of `text`, until it meets what it leaves to saxes, a restart,
+   * or the end. Returns how much of `text` it took.
+   */
+  private fastFeed(text: string): number {
+    const max = this.options.maxStanzaSize;
+    let i = 0;
+    for (;;) {
+      let j = i;
+      while (j < text.length && isSpace(text.charCodeAt(j))) j++;
+      this.fastSpace += j - i;
+      if (this.fastSpace > max) {
+        this.fail('policy-violation', `more than ${max} bytes between stanzas`);
+        return text.length;
+      }
+      i = j;
+      if (i === text.length) return i;
+      if (text.charCodeAt(i) !== 0x3c) return i;
+      const scan = scanStanza(text, i, this.streamNs, this.maxDepth);
+      // A stanza cut off by the end of the read goes to saxes, which keeps what it has read (and judges it at
+      // once); the fast path takes over again once saxes has read its end.
+      if (scan === INCOMPLETE) return i;
+      if (scan === UNSUPPORTED) {
+        // A peer whose stanzas the fast path never takes (prefixes everywhere, CR LF line ends) is left to saxes.
+        if (++this.fastMisses >= 16) this.fast = false;
+        return i;
+      }
+      this.fastMisses = 0;
+      if (this.tooLarge(text, i, scan.end)) return i;
+      i = scan.end;
+      this.fastSpace = 0;
+      this.scanning = true;
+      try {
+        this.handler.onStanza(scan.stanza);
+      } finally {
+        this.scanning = false;
+      }
+      if (this.ignoring()) return i;
+    }
+  }
+
+  /** Whether text[from, to) is over the stanza limit in UTF-8 bytes: then saxes reads it, and fails. */
+  private tooLarge(text: string, from: number, to: number): boolean {
+    const chars = to - from;
+    const max = this.options.maxStanzaSize;
+    return chars * 3 > max && (chars > max || utf8Length(text, from, to) > max);
   }
 
   private restartPoint = 0;
   private writing = false;
+  /** The fast path is handing a stanza over: a restart asked for now waits, as during a saxes write. */
+  private scanning = false;
   private discardRest = false;
 
   private init(): void {
     this.restartRequested = false;
     this.discardRest = false;
+    this.fastSpace = 0;
     this.depth = 0;
     this.stack = [];
     this.defaultNs = [];
@@ -249,6 +340,7 @@ export class StreamParser {
       }
       const attrs: Record<string, string> = {};
       for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
+      this.streamNs = attrs.xmlns ?? '';
       this.depth = 1;
       this.startAt(this.position());
       this.handler.onStreamStart({ name: tag.name, local: tag.local, uri: tag.uri, attrs });
@@ -357,6 +449,8 @@ export class StreamParser {
     this.handler.onError(condition, text);
   }
 }
+
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x09;
 
 /** UTF-8 bytes of text[from, to): Buffer.byteLength counts natively; lone surrogates count 3, as they encode. */
 function utf8Length(text: string, from: number, to: number): number {
