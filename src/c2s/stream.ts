@@ -320,6 +320,7 @@ export class C2SStream implements ConnectionEvents, SmStream {
       return this.fail('unsupported-stanza-type', `<${el.name}/> in ${el.attrs.xmlns ?? 'no namespace'} is not a client stanza`);
     }
     this.session.sm?.handled();
+    if (el.name === 'iq' && this.session.answersPing(el, this.ctx.config.domain, Date.now())) return;
     const from = el.attrs.from as string | undefined;
     if (from !== undefined && from !== this.session.fullJid && from !== this.session.bareJid) {
       const claimed = parseJid(from);

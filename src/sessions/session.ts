@@ -73,6 +73,9 @@ export class Session implements WatchState {
   lastAliveAt: number;
   /** Probe in flight: when it was sent (0: none). */
   probeSentAt = 0;
+  /** The XEP-0199 ping in flight on this session's own stream, and how many stanzas were written before it. */
+  private pingId: string | undefined;
+  private pingUpTo = 0;
 
   /** XEP-0198 state once the client enabled it. */
   sm: StreamManagement | undefined;
@@ -179,6 +182,24 @@ export class Session implements WatchState {
   answered(upTo: number, now: number): void {
     this.alive(now);
     this.ledger.confirm?.(upTo);
+  }
+
+  /** A ping is on its way to the peer, after `upTo` stanzas: its reply comes back on this session's stream. */
+  expectPing(id: string, upTo: number): void {
+    this.pingId = id;
+    this.pingUpTo = upTo;
+  }
+
+  /**
+   * Whether an iq from the peer answers our ping (a result or an error with its id, to the server): then it
+   * proves everything written before the ping read, and needs no routing.
+   */
+  answersPing(iq: Element, domain: string, now: number): boolean {
+    const { id, type, to } = iq.attrs as Record<string, string | undefined>;
+    if (this.pingId === undefined || id !== this.pingId || (type !== 'result' && type !== 'error') || (to !== undefined && to !== domain)) return false;
+    this.pingId = undefined;
+    this.answered(this.pingUpTo, now);
+    return true;
   }
 
   /** A probe: to the peer now, outside the ledger (it is not the peer's to receive later) and any CSI hold. */

@@ -26,10 +26,13 @@ export function sendProbe(session: Session, router: Router, now: number): 'sm-ac
   }
   const id = `vigil-ping-${(++counter).toString(36)}`;
   const upTo = session.writtenCount;
-  router.expectReply(id, to, session.policy.probeTimeout).then(
-    () => session.answered(upTo, Date.now()),
-    () => undefined, // no answer: decide() sees the probe time out
-  );
+  if (session.kind === 's2sOut') {
+    // A peer server answers on its own stream to us, not on this one: the router matches the reply.
+    router.expectReply(id, to, session.policy.probeTimeout).then(
+      () => session.answered(upTo, Date.now()),
+      () => undefined, // no answer: decide() sees the probe time out
+    );
+  } else session.expectPing(id, upTo);
   const iq = new Element('iq', { type: 'get', id, from: router.domain, to });
   iq.c('ping', { xmlns: NS.PING });
   // Straight to the session it probes: routing would only parse the JID it already has.
