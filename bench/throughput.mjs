@@ -1,38 +1,31 @@
-// Message throughput with the neutral harness (../shared/harness/throughput.js, or VIGIL_HARNESS): 50
+// Message throughput with the neutral harness's throughput.js (../shared/harness, or VIGIL_HARNESS_DIR): 50
 // sender/receiver pairs on loopback, each pair windowed by receipts. A fresh server per run; medians of RUNS.
-//   node bench/throughput.mjs [pairs=50] [seconds=20] [runs=3]
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+// With --server, against that server instead (its users u0..u(2*pairs-1) must exist; SPEC in lib/harness.mjs);
+// --tls: STARTTLS first.
+//   node bench/throughput.mjs [pairs=50] [seconds=20] [runs=3] [--server SPEC] [--tls]
+import { requireHarness, runJson, serverArg, targetArgs } from './lib/harness.mjs';
 import { median, startServer } from './lib/server.mjs';
 
-const PAIRS = Number(process.argv[2] ?? 50);
-const SECONDS = Number(process.argv[3] ?? 20);
-const RUNS = Number(process.argv[4] ?? 3);
+const argv = process.argv.slice(2);
+const TLS = argv.includes('--tls');
+const { target, positional } = serverArg(argv.filter((a) => a !== '--tls'));
+const PAIRS = Number(positional[0] ?? 50);
+const SECONDS = Number(positional[1] ?? 20);
+const RUNS = Number(positional[2] ?? 3);
 if (!(PAIRS > 0 && PAIRS <= 500 && SECONDS > 0 && SECONDS <= 120 && RUNS > 0 && RUNS <= 9)) {
-  console.error('usage: node bench/throughput.mjs [pairs 1..500] [seconds 1..120] [runs 1..9]');
+  console.error('usage: node bench/throughput.mjs [pairs 1..500] [seconds 1..120] [runs 1..9] [--server host:port,domain,userPattern,pid[,password]] [--tls]');
   process.exit(2);
 }
-const harness = process.env.VIGIL_HARNESS ?? fileURLToPath(new URL('../../shared/harness/throughput.js', import.meta.url));
-if (!existsSync(harness)) {
-  console.error(`throughput.mjs skipped: no harness at ${harness} (set VIGIL_HARNESS)`);
-  process.exit(0);
-}
+requireHarness('throughput.mjs');
 
 const runs = [];
 for (let r = 0; r < RUNS; r++) {
-  const server = await startServer({ users: 2 * PAIRS, prefix: 'u' });
-  const args = [harness, '--port', String(server.port), '--domain', 'localhost', '--user-pattern', 'u%d', '--password', 'bench-secret',
-    '--first', '0', '--pairs', String(PAIRS), '--duration', String(SECONDS), '--pid', String(server.pid), '--max-time', String(SECONDS + 60)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (l) => l.startsWith('{') && resolve(JSON.parse(l)));
-    child.once('exit', (code) => code !== 0 && reject(new Error(`harness exited with ${code}`)));
-  });
-  await server.stop();
+  const server = target ? undefined : await startServer({ users: 2 * PAIRS, prefix: 'u', ...(TLS ? { tls: 'ec' } : {}) });
+  const t = target ?? { port: server.port, domain: 'localhost', userPattern: 'u%d', password: 'bench-secret', pid: server.pid };
+  const line = await runJson('throughput.js', [...(TLS ? ['--tls'] : []), ...targetArgs(t), '--pairs', PAIRS, '--duration', SECONDS, '--max-time', SECONDS + 60], { timeoutMs: (SECONDS + 90) * 1000, quiet: true });
+  await server?.stop();
   runs.push(line);
   console.error(JSON.stringify(line));
 }
 const pick = (f) => median(runs.map(f));
-console.log(JSON.stringify({ bench: 'throughput', pairs: PAIRS, seconds: SECONDS, runs: RUNS, messagesPerSecond: pick((x) => x.msgsPerSec), p99LatencyMs: pick((x) => x.latencyMs.p99), serverCpuPercent: pick((x) => x.serverCpuPct) }));
+console.log(JSON.stringify({ bench: 'throughput', tls: TLS, pairs: PAIRS, seconds: SECONDS, runs: RUNS, messagesPerSecond: pick((x) => x.msgsPerSec), p99LatencyMs: pick((x) => x.latencyMs.p99), serverCpuPercent: pick((x) => x.serverCpuPct) }));

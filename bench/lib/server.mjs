@@ -14,15 +14,18 @@ process.once('exit', () => {
 
 /**
  * Start the server child; resolves once it listens. `config`: overrides (domain, listeners.s2s, s2s.routes,
- * tls.cert/tls.key...); `federate`: hand the certificate to server-to-server TLS too, as `vigil start` does.
+ * tls.cert/tls.key...); VIGIL_BENCH_NODE_ARGS adds node flags (--trace-gc, say); `federate`: hand the certificate to server-to-server TLS too, as `vigil start` does.
  */
 export async function startServer({ config = {}, users = 0, prefix = 'u', password = 'bench-secret', tls, federate = false } = {}) {
-  const child = fork(here('./serve.mjs'), [], { execArgv: ['--expose-gc', ...(process.env.VIGIL_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.VIGIL_BENCH_PROF] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(here('./serve.mjs'), [], { execArgv: ['--expose-gc', ...(process.env.VIGIL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.VIGIL_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.VIGIL_BENCH_PROF] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const reply = () => new Promise((resolve) => child.once('message', resolve));
   child.send({ config, users, prefix, password, tls, federate });
-  const { port, wsPort, s2sPort, httpPort } = await reply();
+  // A server that dies while starting (a bad config) fails the bench instead of hanging it.
+  const died = new Promise((_, reject) => child.once('exit', (code, signal) => reject(new Error(`the bench server exited while starting (${signal ?? code})`))));
+  const { port, wsPort, s2sPort, httpPort } = await Promise.race([reply(), died]);
+  died.catch(() => undefined);
   return {
     pid: child.pid,
     port,
