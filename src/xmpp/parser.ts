@@ -1,6 +1,7 @@
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { Element } from 'ltx';
 import { INCOMPLETE, scanStanza, UNSUPPORTED } from './fast-stanza.js';
+import { Utf8Stream } from './utf8.js';
 
 /**
  * saxes with its handlers installed while it is being constructed. Set afterwards with on(), our nine
@@ -83,8 +84,15 @@ export interface StreamParserOptions {
  * restarts that may arrive in the same chunk as the stanza that caused them.
  */
 export class StreamParser {
-  private decoder = new TextDecoder('utf-8', { fatal: true });
-  private sax!: SaxesParser<{ xmlns: true; position: true }>;
+  private readonly decoder = new Utf8Stream();
+  /**
+   * Absent while the fast path reads every stanza: an idle session then holds no saxes parser (about 4 KiB),
+   * only the stream header, which a new one reads again (silently) when it is needed.
+   */
+  private sax: XmppSax | undefined;
+  /** The stream's start tag, as a new saxes parser is given it to be where the old one was. */
+  private header = '';
+  private reviving = false;
   private depth = 0;
   private stack: Element[] = [];
   /** The default namespace each open stanza element has when its stanza is read on its own. */
@@ -124,7 +132,7 @@ export class StreamParser {
     if (typeof data === 'string') text = data;
     else {
       try {
-        text = this.decoder.decode(data, { stream: true });
+        text = this.decoder.decode(data);
       } catch {
         this.fail('not-well-formed', 'invalid UTF-8');
         return;
@@ -139,7 +147,7 @@ export class StreamParser {
    * it had arrived over TLS (the STARTTLS command-injection family, CVE-2011-0411).
    */
   restart(discardRest = false): void {
-    if (discardRest) this.decoder = new TextDecoder('utf-8', { fatal: true });
+    if (discardRest) this.decoder.reset();
     if (this.writing || this.scanning) {
       this.restartRequested = true;
       this.discardRest = discardRest;
@@ -156,13 +164,15 @@ export class StreamParser {
    * the chunk length before resetting its index), so read the two fields it is made of.
    */
   private position(): number {
-    const sax = this.sax as unknown as SaxesInternals;
+    const sax = this.sax as unknown as SaxesInternals | undefined;
+    if (!sax) return 0;
     return sax.chunkPosition + (this.writing ? sax.i : 0);
   }
 
   /** Character position where saxes' current chunk begins (its chunkPosition already counts it between writes). */
   private chunkStart(): number {
-    const sax = this.sax as unknown as SaxesInternals;
+    const sax = this.sax as unknown as SaxesInternals | undefined;
+    if (!sax) return 0;
     return this.writing ? sax.chunkPosition : sax.chunkPosition - sax.chunk.length;
   }
 
@@ -188,7 +198,7 @@ export class StreamParser {
 
   /** UTF-8 bytes from stanzaStart to the character position `to` in the current chunk, counted incrementally. */
   private bytesTo(to: number): number {
-    const chunk = (this.sax as unknown as SaxesInternals).chunk;
+    const chunk = (this.sax as unknown as SaxesInternals | undefined)?.chunk ?? '';
     const base = this.chunkStart();
     const end = Math.min(Math.max(to, base), base + chunk.length);
     if (end > this.countedTo) this.countedBytes += utf8Length(chunk, this.countedTo - base, end - base);
@@ -201,6 +211,8 @@ export class StreamParser {
     while (text.length > 0 && !this.failed && !this.ended) {
       if (this.fastReady()) {
         text = text.slice(this.fastFeed(text));
+        // Everything read, and saxes holds nothing: it is not needed until something only it can read.
+        if (text.length === 0 && !this.ignoring() && this.depth === 1) this.sax = undefined;
         if (this.restartRequested) {
           const rest = this.discardRest ? '' : text;
           this.init();
@@ -214,9 +226,10 @@ export class StreamParser {
       const gt = this.fast ? text.indexOf('>') : -1;
       const piece = gt === -1 ? text : text.slice(0, gt + 1);
       text = text.slice(piece.length);
+      const sax = this.sax ?? this.revive();
       this.writing = true;
       try {
-        this.sax.write(piece);
+        sax.write(piece);
       } finally {
         this.writing = false;
       }
@@ -239,8 +252,8 @@ export class StreamParser {
    */
   private fastReady(): boolean {
     if (!this.fast || this.depth !== 1 || this.ignoring()) return false;
-    const sax = this.sax as unknown as SaxesInternals;
-    return sax.state === S_TEXT && sax.carriedFromPrevious === undefined && sax.text === '';
+    const sax = this.sax as unknown as SaxesInternals | undefined;
+    return !sax || sax.state === S_TEXT && sax.carriedFromPrevious === undefined && sax.text === '';
   }
 
   /**
@@ -306,7 +319,27 @@ export class StreamParser {
     this.defaultNs = [];
     this.startAt(0);
     this.ended = false;
-    const sax = new XmppSax((sax) => {
+    this.sax = this.makeSax();
+  }
+
+  /** A saxes parser inside the stream again, as the one dropped was: it reads the header, which says nothing. */
+  private revive(): XmppSax {
+    const sax = this.makeSax();
+    this.sax = sax;
+    this.reviving = true;
+    this.depth = 0;
+    this.writing = true;
+    try {
+      sax.write(this.header);
+    } finally {
+      this.writing = false;
+      this.reviving = false;
+    }
+    return sax;
+  }
+
+  private makeSax(): XmppSax {
+    return new XmppSax((sax) => {
       // Once this document is over (error, stream end, restart), what saxes still reports about the rest of the
       // chunk is not ours: after a restart that rest is parsed again as the new document.
       sax.on('xmldecl', (decl) => {
@@ -328,12 +361,16 @@ export class StreamParser {
       sax.on('text', (text) => this.text(text));
       sax.on('cdata', (text) => this.text(text));
     });
-    this.sax = sax;
   }
 
   private open(tag: SaxesTagNS): void {
     if (this.ignoring()) return;
     if (this.depth === 0) {
+      if (this.reviving) {
+        this.depth = 1;
+        this.startAt(this.position());
+        return;
+      }
       if (this.exceeds(this.position())) {
         this.fail('policy-violation', `stream header larger than ${this.options.maxStanzaSize} bytes`);
         return;
@@ -341,6 +378,7 @@ export class StreamParser {
       const attrs: Record<string, string> = {};
       for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
       this.streamNs = attrs.xmlns ?? '';
+      this.header = `<${tag.name}${Object.entries(attrs).map(([k, v]) => ` ${k}="${v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;')}"`).join('')}>`;
       this.depth = 1;
       this.startAt(this.position());
       this.handler.onStreamStart({ name: tag.name, local: tag.local, uri: tag.uri, attrs });
