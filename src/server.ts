@@ -1,3 +1,4 @@
+import './threadpool.js';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { SecureContext } from 'node:tls';
