@@ -16,6 +16,7 @@ const benches = [
   ['s2s.mjs', '20', '50', '300000', '60'],
   ['websocket.mjs', '10000', '60'],
   ['tls.mjs', '10000', '30'],
+  ['scaling.mjs', '1000,10000,19900', '30'],
   ['soak.mjs', '5000', '600'],
   ['attacks.mjs'],
   ['attacks.mjs', 'flood', '--limit-loopback'],

@@ -42,6 +42,20 @@ describe('Session', () => {
     expect(bodies(ended[0].unconfirmed)).toEqual(['after-1', 'after-2']);
   });
 
+  it('takes the reply to its own ping, by id, once; any other iq is not its to take', () => {
+    const { s } = session();
+    const iq = (attrs: string) => parse(`<iq xmlns='jabber:client' ${attrs}/>`) as Element;
+    expect(s.answersPing(iq("type='result' id='p1'"), 'localhost', 1)).toBe(false); // no ping in flight
+    s.expectPing('p1', 0);
+    expect(s.answersPing(iq("type='result' id='p2'"), 'localhost', 2)).toBe(false);
+    expect(s.answersPing(iq("type='get' id='p1'"), 'localhost', 2)).toBe(false);
+    expect(s.answersPing(iq("type='result' id='p1' to='someone@localhost'"), 'localhost', 2)).toBe(false);
+    const before = s.lastAliveAt;
+    expect(s.answersPing(iq("type='error' id='p1' to='localhost'"), 'localhost', before + 1000)).toBe(true);
+    expect(s.lastAliveAt).toBe(before + 1000);
+    expect(s.answersPing(iq("type='result' id='p1'"), 'localhost', before + 2000)).toBe(false); // answered already
+  });
+
   it('takes its liveness from any proof, never from its own writes', () => {
     const { s, first } = session();
     const start = s.lastAliveAt;
