@@ -179,7 +179,7 @@ export class Server implements C2SHost, FederationHost {
   // SessionHost
 
   stanzaCounter(kind: ConnectionKind, direction: 'in' | 'out'): { inc(): void } {
-    return this.ctx.metrics.stanzas.labels(kind, direction);
+    return this.ctx.metrics.stanzaCount(kind, direction);
   }
 
   bound(session: Session): void {

@@ -38,6 +38,7 @@ export class Metrics {
    * Each sample is a timer wake-up: 100 a second (10 ms) was a third of an idle server's CPU. A request that
    * holds the loop delays the next wake-up by as long whatever the resolution, so 20 ms still shows it.
    */
+  private readonly tallies = new Map<string, Tally>();
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
 
   constructor(collect: {
@@ -76,7 +77,17 @@ export class Metrics {
     });
     this.ticks = new Counter({ name: 'vigil_watchdog_ticks_total', help: 'Watchdog passes.', registers });
     this.messagesSalvaged = new Counter({ name: 'vigil_messages_salvaged_total', help: 'Unconfirmed messages moved to offline storage when their session closed.', labelNames: ['kind'], registers });
-    this.stanzas = new Counter({ name: 'vigil_stanzas_total', help: 'Stanzas by kind and direction (in: from the peer; out: to the peer).', labelNames: ['kind', 'direction'], registers });
+    const tallies = this.tallies;
+    this.stanzas = new Counter({
+      name: 'vigil_stanzas_total', help: 'Stanzas by kind and direction (in: from the peer; out: to the peer).', labelNames: ['kind', 'direction'], registers,
+      collect() {
+        this.reset();
+        for (const [key, tally] of tallies) {
+          const [kind, direction] = key.split(':');
+          this.inc({ kind, direction }, tally.n);
+        }
+      },
+    });
     this.bytes = new Counter({
       name: 'vigil_bytes_total', help: 'Bytes by kind and direction, of sessions closed and open.', labelNames: ['kind', 'direction'], registers,
       collect() {
@@ -131,8 +142,30 @@ export class Metrics {
     });
   }
 
+  /**
+   * The stanza count for one kind and direction, shared by every session of that kind. Counted in a plain
+   * number and handed to vigil_stanzas_total at each scrape: prom-client hashes the labels on every inc,
+   * which cost 7 % of the time routing a message takes.
+   */
+  stanzaCount(kind: string, direction: 'in' | 'out'): { inc(): void } {
+    const key = `${kind}:${direction}`;
+    let tally = this.tallies.get(key);
+    if (!tally) {
+      tally = new Tally();
+      this.tallies.set(key, tally);
+    }
+    return tally;
+  }
+
   /** Stop sampling the event loop (the server stopped). */
   close(): void {
     this.loopDelay.disable();
+  }
+}
+
+class Tally {
+  n = 0;
+  inc(): void {
+    this.n++;
   }
 }
