@@ -35,7 +35,6 @@ export function postAuthFeatures(limits: Element, sm: boolean): Element {
   features.c('bind', { xmlns: NS.BIND });
   if (sm) features.c('sm', { xmlns: NS.SM }); // XEP-0198: enable after bind, or resume instead of it
   features.c('csi', { xmlns: NS.CSI }); // XEP-0352
-  features.c('session', { xmlns: NS.SESSION }).c('optional');
   features.c('ver', { xmlns: 'urn:xmpp:features:rosterver' }); // RFC 6121 §2.6
   features.c('sub', { xmlns: 'urn:xmpp:features:pre-approval' }); // RFC 6121 §3.4
   features.cnode(limits);
