@@ -248,12 +248,13 @@ export class StreamParser {
 
   /**
    * Whether the fast path may read what comes next: inside the stream, between stanzas, with saxes holding
-   * nothing (text it holds would count towards what comes after it). Whatever the fast path hands back, saxes then reads as if it had come next.
+   * nothing (text it held would count towards what follows). What the fast path hands back, saxes then reads
+   * as if it had come next.
    */
   private fastReady(): boolean {
     if (!this.fast || this.depth !== 1 || this.ignoring()) return false;
     const sax = this.sax as unknown as SaxesInternals | undefined;
-    return !sax || sax.state === S_TEXT && sax.carriedFromPrevious === undefined && sax.text === '';
+    return !sax || (sax.state === S_TEXT && sax.carriedFromPrevious === undefined && sax.text === '');
   }
 
   /**
