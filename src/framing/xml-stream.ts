@@ -3,7 +3,7 @@ import { NS } from '../xmpp/ns.js';
 import { StreamParser, type StreamHandler } from '../xmpp/parser.js';
 import type { Transport } from '../transport/transport.js';
 import type { Framing, StreamOpen } from './framing.js';
-import { serialize } from '../xmpp/serialize.js';
+import { escapeAttr, serialize } from '../xmpp/serialize.js';
 
 /** RFC 6120 §4: one `<stream:stream>` document per direction, stanzas as its children. */
 export class XmlStreamFraming implements Framing {
@@ -62,6 +62,3 @@ export class ServerStreamFraming extends XmlStreamFraming {
   }
 }
 
-function escapeAttr(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;');
-}

@@ -1,6 +1,7 @@
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { Element } from 'ltx';
 import { INCOMPLETE, scanStanza, UNSUPPORTED } from './fast-stanza.js';
+import { escapeAttr } from './serialize.js';
 import { Utf8Stream } from './utf8.js';
 
 /**
@@ -379,7 +380,7 @@ export class StreamParser {
       const attrs: Record<string, string> = {};
       for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
       this.streamNs = attrs.xmlns ?? '';
-      this.header = `<${tag.name}${Object.entries(attrs).map(([k, v]) => ` ${k}="${v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;')}"`).join('')}>`;
+      this.header = `<${tag.name}${Object.entries(attrs).map(([k, v]) => ` ${k}="${escapeAttr(v)}"`).join('')}>`;
       this.depth = 1;
       this.startAt(this.position());
       this.handler.onStreamStart({ name: tag.name, local: tag.local, uri: tag.uri, attrs });

@@ -13,7 +13,8 @@ const ATTR_SPECIALS = /["&'<>]/g;
 const TEXT_SPECIAL = /[&<>]/;
 const TEXT_SPECIALS = /[&<>]/g;
 
-const escapeAttr = (v: string): string => (ATTR_SPECIAL.test(v) ? v.replace(ATTR_SPECIALS, entity) : v);
+/** An attribute value, safe inside either quote. */
+export const escapeAttr = (v: string): string => (ATTR_SPECIAL.test(v) ? v.replace(ATTR_SPECIALS, entity) : v);
 const escapeText = (v: string): string => (TEXT_SPECIAL.test(v) ? v.replace(TEXT_SPECIALS, entity) : v);
 
 /** The element as XML: attributes in their order, double-quoted; no children is a self-closing tag. */

@@ -105,7 +105,7 @@ describe('roster get, set and remove (RFC 6121 §2)', () => {
     await c.close();
   });
 
-  it('advertises roster versioning and pre-approval after authentication', async () => {
+  it('advertises roster versioning and pre-approval after authentication, and no session establishment', async () => {
     const alice = await user('alice');
     const c = await TestClient.connect(srv.port);
     await c.open();
@@ -114,6 +114,8 @@ describe('roster get, set and remove (RFC 6121 §2)', () => {
     const features = await c.open();
     expect(features.getChild('ver', 'urn:xmpp:features:rosterver')).toBeDefined();
     expect(features.getChild('sub', 'urn:xmpp:features:pre-approval')).toBeDefined();
+    // RFC 6121 removed session establishment: not advertised, so clients skip its round trip (still answered).
+    expect(features.getChild('session', 'urn:ietf:params:xml:ns:xmpp-session')).toBeUndefined();
     await c.close();
   });
 
