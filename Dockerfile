@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript and better-sqlite3's native addon ----
+# ---- build: compile TypeScript, better-sqlite3's native addon and ours (native/pbkdf2) ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /opt/vigil
 # better-sqlite3 falls back to node-gyp when no prebuilt binary matches this Node/libc/arch.
@@ -15,6 +15,8 @@ COPY package.json package-lock.json ./
 # whose install script matters, better-sqlite3 (native addon), is then built on its own.
 RUN npm ci --ignore-scripts \
  && npm rebuild better-sqlite3
+COPY native ./native
+RUN npm run build:native
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build \
@@ -37,6 +39,7 @@ WORKDIR /opt/vigil
 # Built in the same base image, so the native addon matches this Node ABI and glibc.
 COPY --from=build /opt/vigil/node_modules ./node_modules
 COPY --from=build /opt/vigil/dist ./dist
+COPY --from=build /opt/vigil/native/pbkdf2/build/Release/vigil_pbkdf2.node ./native/pbkdf2/build/Release/
 COPY package.json ./
 COPY config ./config
 COPY config/vigil.example.yaml /etc/vigil/vigil.yaml

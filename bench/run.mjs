@@ -7,6 +7,7 @@ const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const root = process.getuid?.() === 0;
 const benches = [
   ['parser-throughput.mjs'],
+  ['pbkdf2.mjs'],
   ['watchdog-tick.mjs', '10000,100000,1000000', '50'],
   ['login-idle.mjs', '1000', '0', '3'],
   ['login-idle.mjs', '10000', '60', '1'],

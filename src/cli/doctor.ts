@@ -4,6 +4,7 @@ import { checkTls } from './checks/certificate.js';
 import { checkFdLimit, ownFdLimit } from './checks/fds.js';
 import { advice, error, formatFinding, ok, type Finding } from './checks/finding.js';
 import { kernelFindings, readKernelValues } from './checks/kernel.js';
+import { checkPbkdf2 } from './checks/pbkdf2.js';
 import { checkPorts } from './checks/ports.js';
 import { identifyServer, socketStates, type Running } from './checks/running.js';
 import { checkS2sTls } from './checks/s2s-certificate.js';
@@ -41,6 +42,7 @@ export async function diagnose(loadOptions: LoadOptions): Promise<Finding[]> {
   findings.push(...(await checkSrv(config)));
   findings.push(fdFinding(config, running));
   findings.push(...kernelFindings(readKernelValues(), config));
+  findings.push(checkPbkdf2());
   if (running.kind === 'vigil') {
     if (running.note) findings.push(advice(`running server: ${running.note}`));
     findings.push(...socketStates(running.status?.listeners.c2s || config.listeners.c2s.port));

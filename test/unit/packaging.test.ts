@@ -106,8 +106,18 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('runtime stage copies only what runs: node_modules, dist, package.json, config', () => {
+  it('builds our PBKDF2 addon with the toolchain, before the sources that load it', () => {
+    const buildsNative = build.findIndex((i) => i.cmd === 'RUN' && /\bnpm run build:native\b/.test(i.args));
+    const nativeCopied = build.findIndex((i) => i.cmd === 'COPY' && /^native\b/.test(i.args));
+    expect(nativeCopied).toBeGreaterThan(-1);
+    expect(buildsNative).toBeGreaterThan(nativeCopied);
+  });
+
+  it('runtime stage copies only what runs: node_modules, dist, the built addon, package.json, config', () => {
     const copies = final.filter((i) => i.cmd === 'COPY').map((i) => i.args);
+    // package.json's "imports" maps #native-pbkdf2 to this path.
+    expect(copies).toContain('--from=build /opt/vigil/native/pbkdf2/build/Release/vigil_pbkdf2.node ./native/pbkdf2/build/Release/');
+    expect(JSON.parse(read('package.json')).imports['#native-pbkdf2']).toBe('./native/pbkdf2/build/Release/vigil_pbkdf2.node');
     expect(copies).toContainEqual(expect.stringMatching(/^--from=build\s+\S*node_modules\s/));
     expect(copies).toContainEqual(expect.stringMatching(/^--from=build\s+\S*dist\s/));
     expect(copies).toContainEqual(expect.stringMatching(/^package\.json\s/));

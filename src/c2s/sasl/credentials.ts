@@ -2,6 +2,7 @@ import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqua
 import { promisify } from 'node:util';
 import saslprep from '@mongodb-js/saslprep';
 import type { ScramCredential, ScramHash, UserRecord } from '../../storage/storage.js';
+import { pbkdf2Sha256 } from './pbkdf2.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -61,16 +62,14 @@ export async function deriveUserRecord(username: string, password: string, itera
   const prepared = prepPassword(password);
   const derive = async (hash: ScramHash): Promise<ScramCredential> => {
     const salt = salts[hash];
-    return credentialOf(hash, await pbkdf2Async(prepared, salt, iterations, DIGEST[hash].length, DIGEST[hash].name), salt, iterations);
+    const salted = hash === 'sha256' ? await pbkdf2Sha256(prepared, salt, iterations) : await pbkdf2Async(prepared, salt, iterations, DIGEST[hash].length, DIGEST[hash].name);
+    return credentialOf(hash, salted, salt, iterations);
   };
   const [sha1, sha256] = await Promise.all([derive('sha1'), derive('sha256')]);
   return { username, scram: { sha1, sha256 } };
 }
 
-/**
- * PLAIN against SCRAM credentials: recompute StoredKey from the offered password. PBKDF2 runs on libuv's
- * thread pool: thousands of iterations per login must not stall the event loop every session shares.
- */
+/** PLAIN against SCRAM credentials: recompute StoredKey from the offered password. */
 export async function verifyPassword(user: UserRecord, password: string): Promise<boolean> {
   const cred = user.scram.sha256;
   let prepared: string;
@@ -81,7 +80,7 @@ export async function verifyPassword(user: UserRecord, password: string): Promis
   }
   const tag = `${cred.storedKey}:${createHmac('sha256', VERIFIED_KEY).update(user.username).update('\0').update(prepared).digest('base64')}`;
   if (verified.get(user.username) === tag) return true;
-  const salted = await pbkdf2Async(prepared, Buffer.from(cred.salt, 'base64'), cred.iterations, 32, 'sha256');
+  const salted = await pbkdf2Sha256(prepared, Buffer.from(cred.salt, 'base64'), cred.iterations);
   const storedKey = digest('sha256', hmac('sha256', salted, 'Client Key'));
   if (!safeEqual(storedKey, Buffer.from(cred.storedKey, 'base64'))) return false;
   verified.delete(user.username);
@@ -105,7 +104,7 @@ export async function dummyVerify(password: string, iterations: number): Promise
   } catch {
     return false; // verifyPassword refuses these before PBKDF2 too: equally cheap either way
   }
-  await pbkdf2Async(prepared, DUMMY_SALT, iterations, 32, 'sha256');
+  await pbkdf2Sha256(prepared, DUMMY_SALT, iterations);
   return false;
 }
 

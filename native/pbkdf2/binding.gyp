@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "vigil_pbkdf2",
+      "sources": ["pbkdf2.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
