@@ -25,6 +25,11 @@ export interface Framing {
   open(attrs: StreamOpen): string;
   /** A stanza or nonza as it goes on this framing. */
   element(el: Element): string;
+  /**
+   * The watchdog's XEP-0199 ping, the bytes element() writes for it, without building the element: every
+   * idle session gets one a probe interval, so what it allocates is most of what idling costs.
+   */
+  ping(id: string, from: string, to: string): string;
   /** Our end of the stream; `seeOtherUri` sends the peer elsewhere where the framing can say so. */
   close(seeOtherUri?: string): string;
   /** Something the peer's network sees as traffic and the peer's XMPP layer ignores. */

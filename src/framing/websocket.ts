@@ -4,6 +4,7 @@ import { NS } from '../xmpp/ns.js';
 import { StreamParser, type ParseErrorCondition, type StreamHandler } from '../xmpp/parser.js';
 import type { Framing, StreamOpen } from './framing.js';
 import { serialize } from '../xmpp/serialize.js';
+import { pingText } from './xml-stream.js';
 
 /**
  * What the parser is fed before the first message and after each restart: every message is then parsed as a
@@ -54,6 +55,10 @@ export class WebSocketFraming implements Framing {
     }
     if (el.attrs.xmlns !== undefined) return serialize(el);
     return standalone(el, { xmlns: NS.CLIENT, ...el.attrs });
+  }
+
+  ping(id: string, from: string, to: string): string {
+    return pingText(` xmlns="${NS.CLIENT}"`, id, from, to, '');
   }
 
   close(seeOtherUri?: string): string {

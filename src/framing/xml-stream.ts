@@ -28,6 +28,10 @@ export class XmlStreamFraming implements Framing {
     return serialize(el);
   }
 
+  ping(id: string, from: string, to: string): string {
+    return pingText('', id, from, to, '');
+  }
+
   close(): string {
     return '</stream:stream>';
   }
@@ -60,5 +64,13 @@ export class ServerStreamFraming extends XmlStreamFraming {
     if (xmlns === undefined) delete el.attrs.xmlns;
     return text;
   }
+
+  override ping(id: string, from: string, to: string): string {
+    return pingText('', id, from, to, ` xmlns="${NS.SERVER}"`);
+  }
 }
+
+/** `<iq type="get" id from to><ping/></iq>` as serialize() writes it, with the framing's xmlns before or after. */
+export const pingText = (before: string, id: string, from: string, to: string, after: string): string =>
+  `<iq${before} type="get" id="${escapeAttr(id)}" from="${escapeAttr(from)}" to="${escapeAttr(to)}"${after}><ping xmlns="${NS.PING}"/></iq>`;
 

@@ -11,12 +11,11 @@ export class Metrics {
   readonly connectionsAccepted: Counter<'kind'>;
   readonly sessionsClosed: Counter<'kind' | 'reason'>;
   readonly deadSessionLifetime: Histogram<'kind' | 'reason'>;
-  readonly probes: Counter<'kind' | 'probe'>;
+  private readonly probes = new Tallies('kind', 'probe');
   readonly probeRtt: Histogram<'kind'>;
   readonly tickSeconds: Histogram;
   readonly ticks: Counter;
   readonly messagesSalvaged: Counter<'kind'>;
-  readonly stanzas: Counter<'kind' | 'direction'>;
   readonly bytes: Counter<'kind' | 'direction'>;
   readonly sendQueueBytes: Gauge;
   readonly authFailures: Counter<'mechanism' | 'reason'>;
@@ -34,7 +33,7 @@ export class Metrics {
   readonly s2sBounces: Counter<'reason'>;
   readonly s2sConnectSeconds: Histogram;
   readonly dnsLookups: Counter<'result'>;
-  private readonly tallies = new Map<string, Tally>();
+  private readonly stanzas = new Tallies('kind', 'direction');
   /**
    * Each sample is a timer wake-up: 100 a second (10 ms) was a third of an idle server's CPU. A request that
    * holds the loop delays the next wake-up by as long whatever the resolution, so 20 ms still shows it.
@@ -66,7 +65,7 @@ export class Metrics {
       labelNames: ['kind', 'reason'], registers,
       buckets: [1, 5, 10, 20, 30, 45, 60, 90, 120, 150, 180, 240, 300, 600, 1800, 3600],
     });
-    this.probes = new Counter({ name: 'vigil_watchdog_probes_total', help: 'Liveness probes sent, by kind and probe type.', labelNames: ['kind', 'probe'], registers });
+    this.probes.counter({ name: 'vigil_watchdog_probes_total', help: 'Liveness probes sent, by kind and probe type.', registers });
     this.probeRtt = new Histogram({
       name: 'vigil_watchdog_probe_rtt_seconds', help: 'Seconds from a probe to the first byte received after it.',
       labelNames: ['kind'], registers, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
@@ -77,14 +76,7 @@ export class Metrics {
     });
     this.ticks = new Counter({ name: 'vigil_watchdog_ticks_total', help: 'Watchdog passes.', registers });
     this.messagesSalvaged = new Counter({ name: 'vigil_messages_salvaged_total', help: 'Unconfirmed messages moved to offline storage when their session closed.', labelNames: ['kind'], registers });
-    const tallies = this.tallies;
-    this.stanzas = new Counter({
-      name: 'vigil_stanzas_total', help: 'Stanzas by kind and direction (in: from the peer; out: to the peer).', labelNames: ['kind', 'direction'], registers,
-      collect() {
-        this.reset();
-        for (const tally of tallies.values()) this.inc(tally.labels, tally.n);
-      },
-    });
+    this.stanzas.counter({ name: 'vigil_stanzas_total', help: 'Stanzas by kind and direction (in: from the peer; out: to the peer).', registers });
     this.bytes = new Counter({
       name: 'vigil_bytes_total', help: 'Bytes by kind and direction, of sessions closed and open.', labelNames: ['kind', 'direction'], registers,
       collect() {
@@ -139,19 +131,14 @@ export class Metrics {
     });
   }
 
-  /**
-   * The stanza count for one kind and direction, shared by every session of that kind. Counted in a plain
-   * number and handed to vigil_stanzas_total at each scrape: prom-client hashes the labels on every inc,
-   * which cost 7 % of the time routing a message takes.
-   */
+  /** The stanza count for one kind and direction, shared by every session of that kind. */
   stanzaCount(kind: string, direction: 'in' | 'out'): { inc(): void } {
-    const key = `${kind}:${direction}`;
-    let tally = this.tallies.get(key);
-    if (!tally) {
-      tally = new Tally({ kind, direction });
-      this.tallies.set(key, tally);
-    }
-    return tally;
+    return this.stanzas.of(kind, direction);
+  }
+
+  /** The count of one kind of probe sent to one kind of session. */
+  probeCount(kind: string, probe: string): { inc(): void } {
+    return this.probes.of(kind, probe);
   }
 
   /** Stop sampling the event loop (the server stopped). */
@@ -162,8 +149,42 @@ export class Metrics {
 
 class Tally {
   n = 0;
-  constructor(readonly labels: { kind: string; direction: string }) {}
+  constructor(readonly labels: Record<string, string>) {}
   inc(): void {
     this.n++;
+  }
+}
+
+/**
+ * Counts by two labels in plain numbers, handed to a prom-client counter at each scrape: prom-client hashes
+ * the labels on every inc, which cost 7 % of the time routing a message takes, and looking a count up here
+ * allocates nothing.
+ */
+class Tallies {
+  private readonly byFirst = new Map<string, Map<string, Tally>>();
+
+  constructor(
+    private readonly first: string,
+    private readonly second: string,
+  ) {}
+
+  of(a: string, b: string): Tally {
+    let inner = this.byFirst.get(a);
+    if (!inner) this.byFirst.set(a, (inner = new Map()));
+    let tally = inner.get(b);
+    if (!tally) inner.set(b, (tally = new Tally({ [this.first]: a, [this.second]: b })));
+    return tally;
+  }
+
+  counter(options: { name: string; help: string; registers: Registry[] }): Counter {
+    const byFirst = this.byFirst;
+    return new Counter({
+      ...options,
+      labelNames: [this.first, this.second],
+      collect() {
+        this.reset();
+        for (const inner of byFirst.values()) for (const tally of inner.values()) this.inc(tally.labels, tally.n);
+      },
+    });
   }
 }

@@ -202,10 +202,14 @@ export class Session implements WatchState {
     return true;
   }
 
-  /** A probe: to the peer now, outside the ledger (it is not the peer's to receive later) and any CSI hold. */
-  probe(stanza: Element): void {
-    if (this.state === 'closing' || this.state === 'closed' || !this.conn) return;
-    this.transmit(stanza);
+  /** The watchdog's ping: to the peer now, outside the ledger (it is not the peer's to receive later) and any CSI hold. */
+  ping(id: string, from: string, to: string): void {
+    const conn = this.conn;
+    if (this.state === 'closing' || this.state === 'closed' || !conn) return;
+    this.stanzasOut.inc();
+    const before = conn.pendingBytes;
+    conn.ping(id, from, to);
+    this.enforceSendQueue(conn, before);
   }
 
   /** Bytes from the peer on this session's own connection. */
@@ -259,6 +263,10 @@ export class Session implements WatchState {
     this.stanzasOut.inc();
     const before = conn.pendingBytes;
     conn.send(stanza);
+    this.enforceSendQueue(conn, before);
+  }
+
+  private enforceSendQueue(conn: Connection, before: number): void {
     // Bounded as it is written, not at the next tick: one turn of the event loop can queue gigabytes. One
     // stanza larger than the whole queue (a big roster) may start on a drained queue; what is left of it is
     // allowed on top of maxSendQueue until it has been read, and everything else counts.

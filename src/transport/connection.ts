@@ -112,6 +112,10 @@ export class Connection {
     this.write(this.framing.element(el));
   }
 
+  ping(id: string, from: string, to: string): void {
+    this.write(this.framing.ping(id, from, to));
+  }
+
   keepalive(): void {
     if (!this.writable) return;
     this.lastSentAt = Date.now();

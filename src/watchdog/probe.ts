@@ -1,7 +1,5 @@
-import { Element } from 'ltx';
 import type { Router } from '../router/router.js';
 import type { Session } from '../sessions/session.js';
-import { NS } from '../xmpp/ns.js';
 
 let counter = 0;
 
@@ -33,9 +31,7 @@ export function sendProbe(session: Session, router: Router, now: number): 'sm-ac
       () => undefined, // no answer: decide() sees the probe time out
     );
   } else session.expectPing(id, upTo);
-  const iq = new Element('iq', { type: 'get', id, from: router.domain, to });
-  iq.c('ping', { xmlns: NS.PING });
   // Straight to the session it probes: routing would only parse the JID it already has.
-  session.probe(iq);
+  session.ping(id, router.domain, to);
   return 'xmpp-ping';
 }

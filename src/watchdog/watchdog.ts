@@ -33,7 +33,7 @@ export class Watchdog {
       const action = decide(now, session, session.policy);
       if (action === 'none') continue;
       if (action === 'probe') {
-        this.ctx.metrics.probes.inc({ kind: session.kind, probe: sendProbe(session, this.ctx.router, now) });
+        this.ctx.metrics.probeCount(session.kind, sendProbe(session, this.ctx.router, now)).inc();
       } else if (action === 'keepalive') {
         session.keepalive();
       } else if (action === 'presence-grace') {
