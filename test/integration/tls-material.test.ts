@@ -39,4 +39,29 @@ describe('the generated certificate', () => {
     server.close();
     expect(greeting).toBe('hello');
   });
+
+  it('chooses AES-128-GCM over the AES-256 a Node client prefers, ChaCha20 for a client that puts it first, and still speaks TLS 1.2', async () => {
+    const config = loadConfig({ env: {}, overrides: { domain: 'chat.example', storage: { path: join(dir, 'vigil.sqlite') } } });
+    const tls = await loadTls(config, createLogger('silent'));
+    const server = createServer((socket) => {
+      const secure = new TLSSocket(socket, { isServer: true, secureContext: tls.context });
+      secure.on('error', () => undefined);
+      secure.end('hello');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const negotiated = (options: { ciphers?: string; maxVersion?: 'TLSv1.2' }) =>
+      new Promise<string>((resolve, reject) => {
+        const c = connect({ port, host: '127.0.0.1', ca: tls.cert, servername: 'chat.example', ...options }, () => resolve(`${c.getProtocol()} ${c.getCipher().name}`));
+        c.on('data', () => undefined);
+        c.on('error', reject);
+      });
+    try {
+      expect(await negotiated({})).toBe('TLSv1.3 TLS_AES_128_GCM_SHA256');
+      expect(await negotiated({ ciphers: 'TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256' })).toBe('TLSv1.3 TLS_CHACHA20_POLY1305_SHA256');
+      expect(await negotiated({ maxVersion: 'TLSv1.2' })).toBe('TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256');
+    } finally {
+      server.close();
+    }
+  });
 });

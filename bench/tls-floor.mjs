@@ -1,0 +1,93 @@
+// What Node's own TLS costs on this machine with no XMPP on top: the floor under Vigil's TLS figures.
+// A bare server takes N connections the way Vigil takes STARTTLS (a plain byte each way, then a TLSSocket in
+// place) and echoes one message; the client is made like the harness's (tls.connect, a context per
+// connection) and holds every connection. Also the same without TLS. Prints logins/s, CPU per connection on
+// each side, and the server's RSS per held connection after a full GC.
+//   node bench/tls-floor.mjs [connections=10000]
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { load } from './lib/dist.mjs';
+
+const N = Number(process.argv[2] ?? 10000);
+const CONCURRENCY = 200;
+if (!(N > 0 && N <= 19900)) {
+  console.error('usage: node bench/tls-floor.mjs [connections 1..19900]');
+  process.exit(2);
+}
+
+const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+if (process.argv[3] === 'server') {
+  const { loadTls } = await load('transport/tls.js');
+  const { loadConfig } = await load('config/load.js');
+  const { createLogger } = await load('log.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/vigil-tls-floor-`);
+  // The certificate Vigil generates (ECDSA P-256) and its context, as `vigil start` makes them.
+  const { context } = await loadTls(loadConfig({ env: {}, overrides: { domain: 'localhost', storage: { driver: 'sqlite', path: `${dir}/x.sqlite` } } }), createLogger('silent'));
+  const useTls = process.argv[4] === 'tls';
+  const held = [];
+  const server = net.createServer((socket) => {
+    socket.once('data', () => {
+      socket.write('y');
+      const stream = useTls ? new tls.TLSSocket(socket, { isServer: true, secureContext: context }) : socket;
+      stream.on('data', (d) => stream.write(d));
+      stream.on('error', () => undefined);
+      held.push(stream);
+    });
+  });
+  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+  process.on('message', (m) => {
+    if (m === 'gc') for (let i = 0; i < 3; i++) global.gc();
+    process.send({ cpu: cpuSeconds(), rss: rssKiB() });
+  });
+} else {
+  const ask = (child, m) => new Promise((resolve) => { child.once('message', resolve); child.send(m); });
+  const run = async (mode) => {
+    const child = fork(new URL(import.meta.url).pathname, [String(N), 'server', mode], { execArgv: ['--expose-gc'] });
+    const { port } = await new Promise((resolve) => child.once('message', resolve));
+    const before = await ask(child, 'gc');
+    const clientBefore = cpuSeconds();
+    const started = Date.now();
+    const held = [];
+    await new Promise((resolve, reject) => {
+      let next = 0;
+      const timer = setTimeout(() => reject(new Error(`tls-floor: ${held.length} of ${N} in 120 s`)), 120_000);
+      const open = () => {
+        if (next >= N) return;
+        next++;
+        const raw = net.connect(port, '127.0.0.1', () => raw.write('x'));
+        raw.on('error', reject);
+        raw.once('data', () => {
+          const stream = mode === 'tls' ? tls.connect({ socket: raw, servername: 'localhost', rejectUnauthorized: false }) : raw;
+          stream.once(mode === 'tls' ? 'secureConnect' : 'ready', () => undefined);
+          stream.once('data', () => {
+            held.push(stream);
+            if (held.length === N) {
+              clearTimeout(timer);
+              resolve();
+            } else open();
+          });
+          stream.write('ping');
+        });
+      };
+      for (let i = 0; i < CONCURRENCY; i++) open();
+    });
+    const seconds = (Date.now() - started) / 1000;
+    const clientCpu = cpuSeconds() - clientBefore;
+    const after = await ask(child, 'gc');
+    child.kill();
+    for (const s of held) s.destroy();
+    return { loginsPerSecond: Math.round(N / seconds), serverMsEach: +(((after.cpu - before.cpu) / N) * 1000).toFixed(3), clientMsEach: +((clientCpu / N) * 1000).toFixed(3), serverRssKiBEach: +((after.rss - before.rss) / N).toFixed(1) };
+  };
+  const plain = await run('plain');
+  const withTls = await run('tls');
+  console.log(JSON.stringify({ bench: 'tls-floor', connections: N, plain, tls: withTls }));
+}
