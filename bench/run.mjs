@@ -1,5 +1,5 @@
 // `npm run bench`: every benchmark in turn (never two at once: the machine has 2 cores), one JSON line
-// each. Long: about 37 minutes (the soak alone takes 10). Figures go in the issue notes; no test depends on them.
+// each. Long: about 45 minutes (the soak alone takes 10). Figures go in the issue notes; no test depends on them.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +17,9 @@ const benches = [
   ['s2s.mjs', '20', '50', '300000', '60'],
   ['websocket.mjs', '10000', '60'],
   ['tls.mjs', '10000', '30'],
+  ['tls-floor.mjs', '10000'],
+  ['idle-steady.mjs', '10000', '60', '60'],
+  ['idle-steady.mjs', '10000', '60', '60', '--tls'],
   ['scaling.mjs', '1000,10000,19900', '30'],
   ['soak.mjs', '5000', '600'],
   ['attacks.mjs'],
