@@ -1,12 +1,23 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, TLSSocket } from 'node:tls';
+import { connect, TLSSocket, type SecureContext } from 'node:tls';
 import { loadConfig } from '../../src/config/load';
 import { createLogger } from '../../src/log';
 import { loadTls } from '../../src/transport/tls';
+
+/** A loopback server that takes TLS in place, as STARTTLS does, says hello and ends. */
+async function greeter(secureContext: SecureContext): Promise<{ server: Server; port: number }> {
+  const server = createServer((socket) => {
+    const secure = new TLSSocket(socket, { isServer: true, secureContext });
+    secure.on('error', () => undefined);
+    secure.end('hello');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as { port: number }).port };
+}
 
 describe('the generated certificate', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-tls-'));
@@ -22,13 +33,7 @@ describe('the generated certificate', () => {
     // Made once: a second start keeps the same certificate.
     expect((await loadTls(config, createLogger('silent'))).cert).toBe(tls.cert);
 
-    const server = createServer((socket) => {
-      const secure = new TLSSocket(socket, { isServer: true, secureContext: tls.context });
-      secure.on('error', () => undefined);
-      secure.end('hello');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
+    const { server, port } = await greeter(tls.context);
     const greeting = await new Promise<string>((resolve, reject) => {
       const c = connect({ port, host: '127.0.0.1', ca: tls.cert, servername: 'chat.example' }, () => undefined);
       let got = '';
@@ -43,13 +48,7 @@ describe('the generated certificate', () => {
   it('chooses AES-128-GCM over the AES-256 a Node client prefers, ChaCha20 for a client that puts it first, and still speaks TLS 1.2', async () => {
     const config = loadConfig({ env: {}, overrides: { domain: 'chat.example', storage: { path: join(dir, 'vigil.sqlite') } } });
     const tls = await loadTls(config, createLogger('silent'));
-    const server = createServer((socket) => {
-      const secure = new TLSSocket(socket, { isServer: true, secureContext: tls.context });
-      secure.on('error', () => undefined);
-      secure.end('hello');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
+    const { server, port } = await greeter(tls.context);
     const negotiated = (options: { ciphers?: string; maxVersion?: 'TLSv1.2' }) =>
       new Promise<string>((resolve, reject) => {
         const c = connect({ port, host: '127.0.0.1', ca: tls.cert, servername: 'chat.example', ...options }, () => resolve(`${c.getProtocol()} ${c.getCipher().name}`));
