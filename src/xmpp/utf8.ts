@@ -4,10 +4,13 @@ import { isUtf8 } from 'node:buffer';
  * Strict streaming UTF-8 decoding that holds nothing between reads but a split character's first bytes. A
  * TextDecoder per stream keeps a native converter of about 1.2 KiB alive for the stream's lifetime, on every
  * idle session. Throws on bytes that are not UTF-8, and on a split character as soon as its start shows it
- * can never be completed, as TextDecoder's fatal mode does.
+ * can never be completed, as TextDecoder's fatal mode does; drops a byte order mark that begins the stream,
+ * as TextDecoder does too (XML 1.0 §4.3.3 allows one there).
  */
 export class Utf8Stream {
   private carry: Buffer | undefined;
+  /** Nothing decoded yet: a U+FEFF first is the byte order mark. */
+  private atStart = true;
 
   decode(chunk: Buffer): string {
     let bytes = chunk;
@@ -18,11 +21,15 @@ export class Utf8Stream {
     const end = completeUpTo(bytes);
     if (!isUtf8(bytes.subarray(0, end))) throw new TypeError('invalid UTF-8');
     if (end < bytes.length) this.carry = Buffer.from(bytes.subarray(end));
-    return bytes.toString('utf8', 0, end);
+    const text = bytes.toString('utf8', 0, end);
+    if (!this.atStart || text.length === 0) return text;
+    this.atStart = false;
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   }
 
   reset(): void {
     this.carry = undefined;
+    this.atStart = true;
   }
 }
 
