@@ -12,6 +12,11 @@ export class TcpTransport implements Transport {
   private socket: Socket;
   private events: TransportEvents = IGNORE;
   private corked: Socket | undefined;
+  /**
+   * Everything written has gone to the kernel. The watchdog reads pendingBytes of every session every tick;
+   * for an idle one this answers without reaching into the socket's stream state, which took most of a tick.
+   */
+  private drained = true;
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -26,7 +31,7 @@ export class TcpTransport implements Transport {
   }
 
   get pendingBytes(): number {
-    return this.socket.writableLength;
+    return this.drained ? 0 : this.socket.writableLength;
   }
 
   get ended(): boolean {
@@ -40,6 +45,7 @@ export class TcpTransport implements Transport {
   write(text: string): void {
     if (this.ended) return;
     if (this.socket.writableLength === 0) this.lastWriteProgressAt = Date.now();
+    this.drained = false;
     if (!this.corked) {
       // Everything written in one turn of the event loop leaves in one syscall: a login's replies, a broadcast.
       this.corked = this.socket;
@@ -111,7 +117,10 @@ export class TcpTransport implements Transport {
     this.lastWriteProgressAt = Date.now();
     // Node's 'drain' comes only after a write past the stream's 16 KiB high-water mark; a pause threshold
     // below it (a small maxSendQueue) would then wait for ever. An empty queue is the drain, whatever its size.
-    if (this.socket.writableLength === 0) this.events.onDrain();
+    if (this.socket.writableLength === 0) {
+      this.drained = true;
+      this.events.onDrain();
+    }
   };
 
   private readonly onData = (chunk: Buffer): void => this.events.onData(chunk);
