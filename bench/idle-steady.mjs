@@ -32,12 +32,14 @@ createInterface({ input: client.stdout }).on('line', (l) => {
   if (l.startsWith('{')) result = JSON.parse(l);
 });
 const loggedIn = new Promise((resolve) => createInterface({ input: client.stderr }).on('line', (l) => /^opened /.test(l) && resolve()));
-await Promise.race([loggedIn, new Promise((resolve) => client.once('close', resolve))]);
+// The client may end early (a failed login run): every wait below then ends with it.
+const closed = new Promise((resolve) => client.once('close', resolve));
+await Promise.race([loggedIn, closed]);
 await new Promise((r) => setTimeout(r, skip * 1000));
 const before = cpu();
 await new Promise((r) => setTimeout(r, window * 1000));
 const after = cpu();
-await new Promise((resolve) => client.once('close', resolve));
+await closed;
 clearTimeout(killer);
 await server.stop();
 if (!result || result.ok !== n) {

@@ -5,7 +5,7 @@
 // each side, and the server's RSS per held connection after a full GC.
 //   node bench/tls-floor.mjs [connections=10000]
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { load } from './lib/dist.mjs';
@@ -30,6 +30,10 @@ if (process.argv[3] === 'server') {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(`${tmpdir()}/vigil-tls-floor-`);
+  process.once('SIGTERM', () => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
   // The certificate Vigil generates (ECDSA P-256) and its context, as `vigil start` makes them.
   const { context } = await loadTls(loadConfig({ env: {}, overrides: { domain: 'localhost', storage: { driver: 'sqlite', path: `${dir}/x.sqlite` } } }), createLogger('silent'));
   const useTls = process.argv[4] === 'tls';
@@ -67,7 +71,6 @@ if (process.argv[3] === 'server') {
         raw.on('error', reject);
         raw.once('data', () => {
           const stream = mode === 'tls' ? tls.connect({ socket: raw, servername: 'localhost', rejectUnauthorized: false }) : raw;
-          stream.once(mode === 'tls' ? 'secureConnect' : 'ready', () => undefined);
           stream.once('data', () => {
             held.push(stream);
             if (held.length === N) {

@@ -1,5 +1,7 @@
 import type { Element } from 'ltx';
 import type { Transport } from '../transport/transport.js';
+import { NS } from '../xmpp/ns.js';
+import { escapeAttr } from '../xmpp/serialize.js';
 
 /** The attributes of our opening of a stream. */
 export interface StreamOpen {
@@ -40,3 +42,7 @@ export interface Framing {
   /** A new stream on the same transport (after STARTTLS or SASL); `discardRest` drops bytes already read. */
   restart(discardRest: boolean): void;
 }
+
+/** `<iq type="get" id from to><ping/></iq>` as serialize() writes it, with the framing's xmlns before or after. */
+export const pingText = (before: string, id: string, from: string, to: string, after: string): string =>
+  `<iq${before} type="get" id="${escapeAttr(id)}" from="${escapeAttr(from)}" to="${escapeAttr(to)}"${after}><ping xmlns="${NS.PING}"/></iq>`;

@@ -2,9 +2,8 @@ import { Element } from 'ltx';
 import type { Transport } from '../transport/transport.js';
 import { NS } from '../xmpp/ns.js';
 import { StreamParser, type ParseErrorCondition, type StreamHandler } from '../xmpp/parser.js';
-import type { Framing, StreamOpen } from './framing.js';
+import { pingText, type Framing, type StreamOpen } from './framing.js';
 import { serialize } from '../xmpp/serialize.js';
-import { pingText } from './xml-stream.js';
 
 /**
  * What the parser is fed before the first message and after each restart: every message is then parsed as a

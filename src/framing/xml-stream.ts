@@ -2,7 +2,7 @@ import type { Element } from 'ltx';
 import { NS } from '../xmpp/ns.js';
 import { StreamParser, type StreamHandler } from '../xmpp/parser.js';
 import type { Transport } from '../transport/transport.js';
-import type { Framing, StreamOpen } from './framing.js';
+import { pingText, type Framing, type StreamOpen } from './framing.js';
 import { escapeAttr, serialize } from '../xmpp/serialize.js';
 
 /** RFC 6120 §4: one `<stream:stream>` document per direction, stanzas as its children. */
@@ -69,8 +69,4 @@ export class ServerStreamFraming extends XmlStreamFraming {
     return pingText('', id, from, to, ` xmlns="${NS.SERVER}"`);
   }
 }
-
-/** `<iq type="get" id from to><ping/></iq>` as serialize() writes it, with the framing's xmlns before or after. */
-export const pingText = (before: string, id: string, from: string, to: string, after: string): string =>
-  `<iq${before} type="get" id="${escapeAttr(id)}" from="${escapeAttr(from)}" to="${escapeAttr(to)}"${after}><ping xmlns="${NS.PING}"/></iq>`;
 

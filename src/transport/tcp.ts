@@ -14,7 +14,7 @@ export class TcpTransport implements Transport {
   private corked: Socket | undefined;
   /**
    * Everything written has gone to the kernel. The watchdog reads pendingBytes of every session every tick;
-   * for an idle one this answers without reaching into the socket's stream state, which took most of a tick.
+   * for an idle one this answers without reaching into the socket's stream state, a third of a tick's time.
    */
   private drained = true;
 
