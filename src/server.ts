@@ -152,6 +152,7 @@ export class Server implements C2SHost, FederationHost {
       // c2s.maxStanzaSize applies to streams opened from now on: a parser keeps the limit it started with.
       session.conn?.setOptions(connectionOptions(session.policy));
       if (session.sm) session.sm.settings = smSettings(config);
+      session.wake();
     }
     if (old.watchdog.interval !== config.watchdog.interval) this.watchdog.start();
     this.ctx.log.info({ event: 'config.reloaded' }, 'configuration reloaded');

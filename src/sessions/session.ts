@@ -54,6 +54,11 @@ export class Session implements WatchState {
   readonly id = randomId(9);
   readonly acceptedAt = Date.now();
   state: SessionState = 'negotiating';
+  /**
+   * The watchdog need not look at this session before then (ms; 0: at its next tick). Beside `state`, so a
+   * tick passes a quiet session after one read. See quietUntil() for what may move it and wake() for the rest.
+   */
+  watchAt = 0;
   closeReason: CloseReason | undefined;
   closedAt = 0;
 
@@ -173,6 +178,14 @@ export class Session implements WatchState {
     return this.bytesOutBefore + (this.conn?.bytesOut ?? 0);
   }
 
+  /**
+   * Something changed that may bring the watchdog's verdict sooner than it last reckoned (see quietUntil()):
+   * it looks again at its next tick.
+   */
+  wake(): void {
+    this.watchAt = 0;
+  }
+
   /** Proof of life from any source. */
   alive(now: number): void {
     if (now > this.lastAliveAt) this.lastAliveAt = now;
@@ -248,6 +261,7 @@ export class Session implements WatchState {
   private write(stanza: Element): void {
     const now = Date.now();
     this.ledger.written(stanza, now);
+    this.wake(); // an ack or a confirmation may now be due, even with no connection to write on
     const sm = this.sm;
     if (sm && sm.queue.length > sm.settings.maxQueue) {
       this.close('ack-queue-overflow', { text: `ack-queue-overflow: more than ${sm.settings.maxQueue} stanzas unacked` });
@@ -306,6 +320,7 @@ export class Session implements WatchState {
     this.hibernatedUntil = 0;
     this.presenceGraceUntil = 0;
     this.probeSentAt = 0;
+    this.wake();
     this.alive(conn.lastReceivedAt);
   }
 
@@ -324,6 +339,7 @@ export class Session implements WatchState {
     this.hibernatedUntil = now + sm.resumeTimeout;
     this.presenceGraceUntil = this.im.available ? now + sm.settings.presenceGrace : 0;
     this.probeSentAt = 0;
+    this.wake();
     this.host.sessionHibernated(this, reason);
   }
 

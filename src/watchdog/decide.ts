@@ -69,3 +69,26 @@ export function decide(now: number, s: WatchState, p: WatchdogPolicy): Action {
   if (p.keepaliveAfter > 0 && now - s.lastSentAt >= p.keepaliveAfter) return 'keepalive';
   return 'none';
 }
+
+/**
+ * For a session decide() has just answered 'none' for at `now`: the earliest time it could answer anything
+ * else if only time passes and the peer proves life, which only moves deadlines later (lastAliveAt,
+ * lastAnswerAt, lastSentAt grow). The tick skips the session until then; `now` means at the next tick.
+ *
+ * What could bring a verdict sooner calls Session.wake(): a stanza for its ledger or ack queue, a hibernation
+ * or a resume, a new policy. A session still negotiating, one with bytes waiting and one with a probe out
+ * are looked at every tick (they are few, and a probe's round trip is read at the first tick after it). A
+ * write that bypasses the session (a stream feature, an ack) could start a stall at any moment from now on,
+ * so the wait never outlasts writeStallTimeout: a stall is still seen, and closed, on time.
+ */
+export function quietUntil(now: number, s: WatchState, p: WatchdogPolicy): number {
+  if (s.hibernatedUntil > 0) return s.presenceGraceUntil > 0 ? Math.min(s.hibernatedUntil, s.presenceGraceUntil) : s.hibernatedUntil;
+  if (!s.bound || s.pendingBytes > 0 || s.probeSentAt > 0) return now;
+  let at = p.writeStallTimeout > 0 ? now + p.writeStallTimeout : Infinity;
+  if (p.maxIdle > 0) at = Math.min(at, s.lastAliveAt + p.maxIdle);
+  if (p.probe !== 'none') at = Math.min(at, s.lastAnswerAt + p.probeAfter);
+  const ackDueAt = s.ackDueAt;
+  if (ackDueAt > 0) at = Math.min(at, ackDueAt);
+  if (p.keepaliveAfter > 0) at = Math.min(at, s.lastSentAt + p.keepaliveAfter);
+  return at;
+}

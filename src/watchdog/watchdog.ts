@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import type { Session } from '../sessions/session.js';
 import type { LossReason } from '../sessions/close-reason.js';
-import { decide } from './decide.js';
+import { decide, quietUntil } from './decide.js';
 import { sendProbe } from './probe.js';
 
 /**
@@ -28,10 +28,14 @@ export class Watchdog {
   tick(now: number): void {
     const started = process.hrtime.bigint();
     for (const session of this.ctx.registry.all()) {
+      if (now < session.watchAt) continue;
       if (session.state === 'closing' || session.state === 'closed') continue;
       if (session.probeSentAt > 0 && session.lastAnswerAt >= session.probeSentAt) this.probeAnswered(session);
       const action = decide(now, session, session.policy);
-      if (action === 'none') continue;
+      if (action === 'none') {
+        session.watchAt = quietUntil(now, session, session.policy);
+        continue;
+      }
       if (action === 'probe') {
         this.ctx.metrics.probeCount(session.kind, sendProbe(session, this.ctx.router, now)).inc();
       } else if (action === 'keepalive') {
