@@ -20,6 +20,7 @@ const benches = [
   ['tls-floor.mjs', '10000'],
   ['idle-steady.mjs', '10000', '60', '60'],
   ['idle-steady.mjs', '10000', '60', '60', '--tls'],
+  ['ping-floor.mjs', '10000', '60'],
   ['scaling.mjs', '1000,10000,19900', '30'],
   ['soak.mjs', '5000', '600'],
   ['attacks.mjs'],
