@@ -17,17 +17,31 @@ export function requireBuiltCli(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (jest's globalSetup test/global-setup.cjs does it)`);
 }
 
-/** A port nobody listens on right now: bind port 0, read what the kernel chose, let it go. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/*
+ * Ports for servers that must be told one another's before either starts. Port 0 would give one from the
+ * kernel's ephemeral range, which it may hand to any test's outgoing connection before the server binds it
+ * (EADDRINUSE, seen in CI). Below that range the kernel never picks one; a random start spreads jest's
+ * workers apart, and each candidate is checked free.
+ */
+const LOW_PORTS = { from: 20000, to: 32000 };
+let nextLowPort = LOW_PORTS.from + Math.floor(Math.random() * (LOW_PORTS.to - LOW_PORTS.from));
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1' }, () => server.close(() => resolve(true)));
   });
+}
+
+/** A port nobody listens on right now, outside the kernel's ephemeral range. */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 1000; tries++) {
+    const port = nextLowPort;
+    nextLowPort = port + 1 >= LOW_PORTS.to ? LOW_PORTS.from : port + 1;
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 export function writeConfig(file: string, config: object): void {
