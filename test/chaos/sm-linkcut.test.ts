@@ -105,9 +105,7 @@ describe('chaos: a stream-management client whose link is cut while messages flo
     } as never);
     const s = srv;
     const [[a], [b, bJid]] = await s.freshUsers('alice', 'bob');
-    const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-    await s.storage.putRosterItem(a, item(`${b}@localhost`));
-    await s.storage.putRosterItem(b, item(`${a}@localhost`));
+    await s.befriend(a, b);
 
     const hibernations: { jid: string; reason: LossReason; confirmed: number }[] = [];
     const hibernated = s.server.sessionHibernated.bind(s.server);

@@ -22,6 +22,8 @@ export interface TestServer {
   addUser(name: string, password?: string): Promise<void>;
   /** New accounts named prefix + a counter (password 'secret'), so tests sharing a server never collide: [name, bare JID]. */
   freshUsers(...prefixes: string[]): Promise<[string, string][]>;
+  /** Mutual subscription (both), written straight into storage: how it came about is the subscription tests' business. */
+  befriend(a: string, b: string): Promise<void>;
   metrics(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -91,6 +93,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { tl
         out.push([name, `${name}@${config.domain}`]);
       }
       return out;
+    },
+    async befriend(a, b) {
+      const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
+      await storage.putRosterItem(a, item(`${b}@${config.domain}`));
+      await storage.putRosterItem(b, item(`${a}@${config.domain}`));
     },
     async metrics() {
       const res = await fetch(`http://127.0.0.1:${http}/metrics`);

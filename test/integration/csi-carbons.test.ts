@@ -16,11 +16,7 @@ const users = (...prefixes: string[]) => srv.freshUsers(...prefixes);
 const login = (name: string, resource = 'r') => TestClient.login(srv.port, name, 'secret', resource);
 
 async function friends(a: string, ...others: string[]): Promise<void> {
-  const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-  for (const b of others) {
-    await srv.storage.putRosterItem(a, item(`${b}@localhost`));
-    await srv.storage.putRosterItem(b, item(`${a}@localhost`));
-  }
+  for (const b of others) await srv.befriend(a, b);
 }
 
 /** Everything sent to `c` so far has arrived: an iq round trip on the same stream comes after it. */

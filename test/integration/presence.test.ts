@@ -12,13 +12,6 @@ afterAll(() => srv.stop());
 
 const users = (...prefixes: string[]) => srv.freshUsers(...prefixes);
 
-/** Mutual subscription, written straight into storage (how it came about is the subscription tests' business). */
-async function friends(a: string, b: string): Promise<void> {
-  const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-  await srv.storage.putRosterItem(a, item(`${b}@localhost`));
-  await srv.storage.putRosterItem(b, item(`${a}@localhost`));
-}
-
 const login = (name: string, resource = 'r', presence = true) => TestClient.login(srv.port, name, 'secret', resource, { presence });
 
 function presence(c: TestClient, from: string, type?: string, timeout?: number): Promise<Element> {
@@ -40,7 +33,7 @@ const presencesFrom = (c: TestClient, from: string) => c.elements.filter((el) =>
 describe('presence broadcast and probes (RFC 6121 §4)', () => {
   it('initial presence reaches online contacts, and brings back their current presence', async () => {
     const [[a, aj], [b, bj]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob = await login(b);
     bob.send('<presence><show>dnd</show><status>in a meeting</status><priority>3</priority></presence>');
     await settled(bob);
@@ -57,7 +50,7 @@ describe('presence broadcast and probes (RFC 6121 §4)', () => {
 
   it('updates go to contacts; people without a subscription see nothing', async () => {
     const [[a, aj], [b], [c]] = await users('alice', 'bob', 'carol');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob = await login(b);
     const carol = await login(c);
     const alice = await login(a);
@@ -71,8 +64,8 @@ describe('presence broadcast and probes (RFC 6121 §4)', () => {
 
   it('a contact that comes online later is seen then, and one that never does is not', async () => {
     const [[a], [b, bj], [c, cj]] = await users('alice', 'bob', 'carol');
-    await friends(a, b);
-    await friends(a, c);
+    await srv.befriend(a, b);
+    await srv.befriend(a, c);
     const alice = await login(a);
     await settled(alice);
     expect(presencesFrom(alice, `${bj}/r`)).toHaveLength(0);
@@ -84,7 +77,7 @@ describe('presence broadcast and probes (RFC 6121 §4)', () => {
 
   it('explicit unavailable presence is broadcast, and the user is no longer probed', async () => {
     const [[a, aj], [b, bj]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const alice = await login(a);
     const bob = await login(b);
     await presence(alice, `${bj}/r`);
@@ -112,7 +105,7 @@ describe('presence broadcast and probes (RFC 6121 §4)', () => {
 describe('unavailable presence when a session ends for any reason', () => {
   it('a client that vanishes without a closing stanza (RST) is announced unavailable within a second', async () => {
     const [[a, aj], [b]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob = await login(b);
     const alice = await login(a);
     await presence(bob, `${aj}/r`);
@@ -124,7 +117,7 @@ describe('unavailable presence when a session ends for any reason', () => {
 
   it('a silent client reaped by the watchdog (probe-timeout) is announced unavailable', async () => {
     const [[a, aj], [b, bj]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const alice = await login(a);
     await settled(alice);
     await new Promise((r) => setTimeout(r, 5)); // so Bob's last word is a few ms younger than Alice's
@@ -148,7 +141,7 @@ describe('unavailable presence when a session ends for any reason', () => {
 
   it('a client that closes its stream politely is announced unavailable', async () => {
     const [[a, aj], [b]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob = await login(b);
     const alice = await login(a);
     await presence(bob, `${aj}/r`);
@@ -159,7 +152,7 @@ describe('unavailable presence when a session ends for any reason', () => {
 
   it('a session replaced by a new login with the same resource is announced unavailable, then the new one available', async () => {
     const [[a, aj], [b]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob = await login(b);
     const first = await login(a);
     await presence(bob, `${aj}/r`);
@@ -172,7 +165,7 @@ describe('unavailable presence when a session ends for any reason', () => {
 
   it('a session that never sent presence ends without any presence', async () => {
     const [[a, aj], [b]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob = await login(b);
     const silent = await login(a, 'silent', false);
     await settled(silent);
@@ -219,7 +212,7 @@ describe('directed presence (RFC 6121 §4.6)', () => {
 
   it('to one full JID it reaches that resource only', async () => {
     const [[a, aj], [b, bj]] = await users('alice', 'bob');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob1 = await login(b, 'one');
     const bob2 = await login(b, 'two');
     const alice = await login(a);

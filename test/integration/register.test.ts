@@ -124,9 +124,7 @@ describe('in-band registration on', () => {
   it('cancelling an account ends its subscriptions, closes all its sessions, and the account is gone', async () => {
     await srv.addUser('leaver');
     await srv.addUser('friend');
-    const both = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-    await srv.storage.putRosterItem('leaver', both('friend@localhost'));
-    await srv.storage.putRosterItem('friend', both('leaver@localhost'));
+    await srv.befriend('leaver', 'friend');
     const friend = await TestClient.login(srv.port, 'friend', 'secret', 'r', { presence: false });
     await friend.iq(`<query xmlns='${ROSTER}'/>`, "type='get'");
     friend.send('<presence/>');

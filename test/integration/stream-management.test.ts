@@ -35,12 +35,6 @@ async function smLogin(name: string, resource = 'phone', attrs = "resume='true'"
   return { c, id: enabled.attrs.id as string };
 }
 
-async function friends(a: string, b: string): Promise<void> {
-  const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-  await srv.storage.putRosterItem(a, item(`${b}@localhost`));
-  await srv.storage.putRosterItem(b, item(`${a}@localhost`));
-}
-
 describe('enabling and acks', () => {
   it('offers stream management only after authentication', async () => {
     const [[name]] = await users('feat');
@@ -283,7 +277,7 @@ describe('the watchdog speaks stream management', () => {
 
   it('hides a hibernated session from contacts after the grace, and shows it again on resume', async () => {
     const [[a], [b, bJid]] = await users('ghost', 'watcher');
-    await friends(a, b);
+    await srv.befriend(a, b);
     const bob = await login(b, 'desk');
     const { c: alice, id } = await smLogin(a);
     const full = alice.jid;
@@ -333,9 +327,7 @@ describe('bounds', () => {
 
   it('holds only the latest presence of each contact for a hibernated session, outside the unacked queue', async () => {
     const [[a], [b]] = await small.freshUsers('away', 'busy');
-    const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-    await small.storage.putRosterItem(a, item(`${b}@localhost`));
-    await small.storage.putRosterItem(b, item(`${a}@localhost`));
+    await small.befriend(a, b);
     const bob = await TestClient.login(small.port, b, 'secret', 'desk');
     const alice = await TestClient.login(small.port, a, 'secret', 'phone');
     await alice.waitFor((el) => el.name === 'presence' && el.attrs.from === bob.jid);

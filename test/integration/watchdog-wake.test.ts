@@ -65,9 +65,7 @@ it('ends the presence grace of a session that hibernates when its socket goes', 
   });
   try {
     const [[a], [b]] = await graced.freshUsers('gone', 'watcher');
-    const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-    await graced.storage.putRosterItem(a, item(`${b}@localhost`));
-    await graced.storage.putRosterItem(b, item(`${a}@localhost`));
+    await graced.befriend(a, b);
     const watcher = await TestClient.login(graced.port, b, 'secret', 'desk');
     const phone = await TestClient.login(graced.port, a, 'secret', 'phone');
     await watcher.waitFor((el) => el.name === 'presence' && el.attrs.from === phone.jid && el.attrs.type === undefined);

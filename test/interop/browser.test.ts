@@ -135,9 +135,7 @@ describe('Converse.js in headless Chromium', () => {
       { tls: true }, // STARTTLS for slixmpp
     );
     const [[webUser, webJid], [slixUser, slixJid]] = await srv.freshUsers('conv', 'slix');
-    const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-    await srv.storage.putRosterItem(webUser, item(slixJid));
-    await srv.storage.putRosterItem(slixUser, item(webJid));
+    await srv.befriend(webUser, slixUser);
 
     // The contact: waits for the browser's message, answers, then waits to see the browser user go.
     contact = slix(srv.port, `${slixJid}/tcp`, [

@@ -41,13 +41,6 @@ let srv: TestServer;
 const xmppJsClients: XmppClient[] = [];
 const stanzaClients: XMPP.Agent[] = [];
 
-/** Mutual contacts (subscription both), as if they had subscribed to each other earlier. */
-async function friends(a: string, b: string): Promise<void> {
-  const item = (jid: string) => ({ jid, name: '', subscription: 'both' as const, ask: false, pendingIn: null, approved: false, groups: [] });
-  await srv.storage.putRosterItem(a, item(`${b}@localhost`));
-  await srv.storage.putRosterItem(b, item(`${a}@localhost`));
-}
-
 const handshakesOk = async () => metricValue(await srv.metrics(), 'vigil_websocket_handshakes_total', { result: 'ok' });
 const kindOf = (fullJid: string) => srv.server.ctx.registry.getByFullJid(fullJid)?.kind;
 
@@ -76,7 +69,7 @@ afterAll(async () => {
 describe('XMPP over WebSocket with @xmpp/client', () => {
   it('logs in, gets XEP-0198, and chats and shares presence with a slixmpp user on TCP', async () => {
     const [[js, jsBare], [py, pyBare]] = await srv.freshUsers('wsjs', 'wsslix');
-    await friends(js, py);
+    await srv.befriend(js, py);
     const before = await srv.metrics();
 
     const x = client({ service: `ws://127.0.0.1:${srv.server.addresses.websocket}/xmpp-websocket`, domain: 'localhost', username: js, password: 'secret', resource: 'browser' });
@@ -141,7 +134,7 @@ describe('XMPP over WebSocket with @xmpp/client', () => {
 describe('XMPP over WebSocket with StanzaJS', () => {
   it('logs in, and chats and shares presence with a slixmpp user on TCP, seeing it go offline', async () => {
     const [[js, jsBare], [py, pyBare]] = await srv.freshUsers('wsstanza', 'wsslix');
-    await friends(js, py);
+    await srv.befriend(js, py);
     const okBefore = await handshakesOk();
 
     const c = XMPP.createClient({
