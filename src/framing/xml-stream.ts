@@ -38,7 +38,7 @@ export class XmlStreamFraming implements Framing {
 
   /** A single space between stanzas: allowed by RFC 6120 §4.6.1, ignored by every parser. */
   keepalive(transport: Transport): void {
-    transport.write(' ');
+    transport.writeAlone(' ');
   }
 
   parse(chunk: Buffer): void {

@@ -112,8 +112,9 @@ export class Connection {
     this.write(this.framing.element(el));
   }
 
+  /** The watchdog's probe: its tick writes nothing else to this connection. */
   ping(id: string, from: string, to: string): void {
-    this.write(this.framing.ping(id, from, to));
+    this.write(this.framing.ping(id, from, to), true);
   }
 
   keepalive(): void {
@@ -165,11 +166,12 @@ export class Connection {
     return !this.closed && !this.transport.ended;
   }
 
-  private write(text: string): void {
+  private write(text: string, alone = false): void {
     if (!this.writable) return;
     this.lastSentAt = Date.now();
     this.bytesOut += Buffer.byteLength(text);
-    this.transport.write(text);
+    if (alone) this.transport.writeAlone(text);
+    else this.transport.write(text);
     if (!this.readingPaused && this.transport.pendingBytes > this.options.pauseReadingAt) {
       this.readingPaused = true;
       this.syncReading();

@@ -44,15 +44,22 @@ export class TcpTransport implements Transport {
 
   write(text: string): void {
     if (this.ended) return;
-    if (this.socket.writableLength === 0) this.lastWriteProgressAt = Date.now();
-    this.drained = false;
     if (!this.corked) {
       // Everything written in one turn of the event loop leaves in one syscall: a login's replies, a broadcast.
       this.corked = this.socket;
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.write(text, this.onWritten);
+    this.send(text);
+  }
+
+  /**
+   * Straight to the socket, or into the turn's batch if one is open. Held for the turn's end instead, each
+   * of the thousands of probes one watchdog tick writes would stay alive until then: long enough for the
+   * young-generation GC to move every one of them to the old generation, for a major GC to collect.
+   */
+  writeAlone(text: string): void {
+    if (!this.ended) this.send(text);
   }
 
   end(): void {
@@ -105,6 +112,12 @@ export class TcpTransport implements Transport {
     }
     this.socket = tls;
     this.attach(tls);
+  }
+
+  private send(text: string): void {
+    if (this.socket.writableLength === 0) this.lastWriteProgressAt = Date.now();
+    this.drained = false;
+    this.socket.write(text, this.onWritten);
   }
 
   private readonly uncork = (): void => {

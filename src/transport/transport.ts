@@ -45,7 +45,10 @@ export interface Transport {
   /** Nothing more can be written: ended, reset or gone. */
   readonly ended: boolean;
   listen(events: TransportEvents): void;
+  /** What is written in one turn of the event loop may leave together, at the turn's end. */
   write(text: string): void;
+  /** A write nothing else is likely to join in this turn (the watchdog's probe): it leaves at once, in order. */
+  writeAlone(text: string): void;
   /** Half-close after what was written: a FIN on TCP, a close frame on a WebSocket. */
   end(reason?: EndReason): void;
   /** Tear down at once, with a RST where the transport has one. */

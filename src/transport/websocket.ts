@@ -59,6 +59,11 @@ export class WebSocketTransport implements Transport {
     this.ws.send(text, this.onWritten);
   }
 
+  /** Each message leaves at once already. */
+  writeAlone(text: string): void {
+    this.write(text);
+  }
+
   end(reason: EndReason = 'normal'): void {
     if (this.ended) return;
     this.closing = true;

@@ -44,6 +44,10 @@ export class MemoryTransport implements Transport {
     this.parser.write(text);
   }
 
+  writeAlone(text: string): void {
+    this.write(text);
+  }
+
   end(): void {
     this.ended = true;
   }
