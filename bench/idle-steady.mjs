@@ -1,6 +1,9 @@
 // Idle probing in the steady state: N sessions log in (the neutral harness's idle.js), then the server's CPU
 // is read over a window that starts `skip` seconds after the last login, once the garbage of the logins is
-// collected. The harness's own idle figure starts at the last login and includes that collection.
+// collected (V8's memory reducer runs its last collections some 30 s after the logins stop: a shorter skip
+// counts them). The harness's own idle figure starts at the last login and includes that collection. Also
+// prints the window's CPU split between the main thread and the others (the GC's helpers above all), and
+// the collections in it, which explain much of the spread between runs.
 //   node bench/idle-steady.mjs [sessions=10000] [skipSeconds=60] [windowSeconds=60] [--tls]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,8 +40,12 @@ const closed = new Promise((resolve) => client.once('close', resolve));
 await Promise.race([loggedIn, closed]);
 await new Promise((r) => setTimeout(r, skip * 1000));
 const before = cpu();
+const threadsBefore = server.threadCpuSeconds();
+const gcBefore = await server.gcStats();
 await new Promise((r) => setTimeout(r, window * 1000));
 const after = cpu();
+const threadsAfter = server.threadCpuSeconds();
+const gcAfter = await server.gcStats();
 await closed;
 clearTimeout(killer);
 await server.stop();
@@ -50,5 +57,7 @@ const per60 = (s) => +((s * 60) / window).toFixed(2);
 console.log(JSON.stringify({
   bench: 'idle-steady', tls, sessions: n, probeAfterSeconds: PROBE_AFTER, skipSeconds: skip, windowSeconds: window,
   cpuPer60s: per60(after.user + after.system - before.user - before.system), userPer60s: per60(after.user - before.user), systemPer60s: per60(after.system - before.system),
+  mainThreadPer60s: per60(threadsAfter.main - threadsBefore.main), otherThreadsPer60s: per60(threadsAfter.others - threadsBefore.others),
+  gc: Object.fromEntries(['minor', 'major'].map((k) => [k, { count: gcAfter[k].count - gcBefore[k].count, ms: Math.round(gcAfter[k].ms - gcBefore[k].ms) }])),
   pingsPer60s: Math.round((n * 60) / PROBE_AFTER), harnessIdleCpuPer60s: +((result.idleCpuS * 60) / result.holdSeconds).toFixed(2), alive: result.sessionsAliveAfterHold,
 }));

@@ -2,9 +2,11 @@
 // the load comes from elsewhere. Forked by bench/lib/server.mjs; speaks over the IPC channel:
 //   parent -> {config, users, prefix, password, tls, federate}; child -> {port, wsPort, s2sPort, httpPort}
 //   parent -> {gc: true}; child -> {rss}      parent -> {stop: true}; child exits
+//   parent -> {gcStats: true}; child -> {minor: {count, ms}, major: {count, ms}, ...}: the collections so far
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { load } from './dist.mjs';
 
 const { loadConfig } = await load('config/load.js');
@@ -13,6 +15,19 @@ const { SqliteStorage } = await load('storage/sqlite.js');
 const { createLogger } = await load('log.js');
 const { makeUserRecord } = await load('c2s/sasl/credentials.js');
 const { loadTls } = await load('transport/tls.js');
+
+// Every collection since the server started, by kind: a window's CPU figure is read with what the GC did in it.
+const GC_KINDS = { [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor', [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major', [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb' };
+const gcStats = Object.fromEntries(Object.values(GC_KINDS).map((k) => [k, { count: 0, ms: 0 }]));
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const s = gcStats[GC_KINDS[e.detail?.kind]];
+    if (s) {
+      s.count++;
+      s.ms += e.duration;
+    }
+  }
+}).observe({ type: 'gc' });
 
 /** An RSA 2048 certificate for localhost in `dir`, to compare with the generated ECDSA one. */
 async function rsaCertificate(dir) {
@@ -57,6 +72,8 @@ process.once('message', async ({ config: overrides, users, prefix, password, tls
     if (msg.gc) {
       for (let i = 0; i < 3; i++) global.gc?.();
       process.send({ rss: process.memoryUsage().rss, sessions: server.ctx.registry.size });
+    } else if (msg.gcStats) {
+      process.send(gcStats);
     } else if (msg.stop) {
       await server.stop();
       await storage.close();

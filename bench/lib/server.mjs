@@ -1,5 +1,5 @@
 import { fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,23 @@ export async function startServer({ config = {}, users = 0, prefix = 'u', passwo
     async measure() {
       child.send({ gc: true });
       return reply();
+    },
+    /** Collections so far, by kind (minor, major, incremental, weakcb): {count, ms} each, ms on the main thread. */
+    async gcStats() {
+      child.send({ gcStats: true });
+      return reply();
+    },
+    /** CPU seconds so far of the main thread and of all the others (the GC's helpers, the thread pool). */
+    threadCpuSeconds() {
+      let main = 0;
+      let others = 0;
+      for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
+        const fields = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+        const s = (Number(fields[11]) + Number(fields[12])) / TICKS;
+        if (Number(tid) === child.pid) main += s;
+        else others += s;
+      }
+      return { main, others };
     },
     /** User + system CPU seconds the server has used so far. */
     cpuSeconds() {
