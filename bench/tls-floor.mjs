@@ -2,7 +2,9 @@
 // A bare server takes N connections the way Vigil takes STARTTLS (a plain byte each way, then a TLSSocket in
 // place) and echoes one message; the client is made like the harness's (tls.connect, a context per
 // connection) and holds every connection. Also the same without TLS. Prints logins/s, CPU per connection on
-// each side, and the server's RSS per held connection after a full GC.
+// each side, and the server's RSS per held connection after a full GC, with the part of it in malloc's heap
+// (OpenSSL and Node's C++: with TLS, a 64 KiB input buffer per connection, of which only the pages touched
+// count) and the V8 heap's.
 //   node bench/tls-floor.mjs [connections=10000]
 import { fork } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -18,6 +20,15 @@ if (!(N > 0 && N <= 19900)) {
 }
 
 const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+/** Resident KiB of the [heap] mapping: glibc's main arena, where OpenSSL's and Node's own C++ allocations live. */
+const mallocKiB = () => {
+  let inHeap = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]');
+    else if (inHeap && line.startsWith('Rss:')) return Number(line.split(/\s+/)[1]);
+  }
+  return 0;
+};
 const cpuSeconds = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -50,7 +61,7 @@ if (process.argv[3] === 'server') {
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
   process.on('message', (m) => {
     if (m === 'gc') for (let i = 0; i < 3; i++) global.gc();
-    process.send({ cpu: cpuSeconds(), rss: rssKiB() });
+    process.send({ cpu: cpuSeconds(), rss: rssKiB(), malloc: mallocKiB(), v8Heap: process.memoryUsage().heapTotal / 1024 });
   });
 } else {
   const ask = (child, m) => new Promise((resolve) => { child.once('message', resolve); child.send(m); });
@@ -88,7 +99,7 @@ if (process.argv[3] === 'server') {
     const after = await ask(child, 'gc');
     child.kill();
     for (const s of held) s.destroy();
-    return { loginsPerSecond: Math.round(N / seconds), serverMsEach: +(((after.cpu - before.cpu) / N) * 1000).toFixed(3), clientMsEach: +((clientCpu / N) * 1000).toFixed(3), serverRssKiBEach: +((after.rss - before.rss) / N).toFixed(1) };
+    return { loginsPerSecond: Math.round(N / seconds), serverMsEach: +(((after.cpu - before.cpu) / N) * 1000).toFixed(3), clientMsEach: +((clientCpu / N) * 1000).toFixed(3), serverRssKiBEach: +((after.rss - before.rss) / N).toFixed(1), mallocKiBEach: +((after.malloc - before.malloc) / N).toFixed(1), v8HeapKiBEach: +((after.v8Heap - before.v8Heap) / N).toFixed(1) };
   };
   const plain = await run('plain');
   const withTls = await run('tls');
