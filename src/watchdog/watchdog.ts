@@ -10,6 +10,12 @@ import { sendProbe } from './probe.js';
  */
 export class Watchdog {
   private timer: NodeJS.Timeout | undefined;
+  /** Sessions a tick judged due for a probe, not yet sent one; from `next` on. */
+  private probes: Session[] = [];
+  private next = 0;
+  /** The `now` of the tick that judged them. */
+  private probesAt = 0;
+  private turn: NodeJS.Immediate | undefined;
 
   constructor(private readonly ctx: Context) {}
 
@@ -22,11 +28,17 @@ export class Watchdog {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.turn) clearImmediate(this.turn);
+    this.turn = undefined;
+    this.probes = [];
+    this.next = 0;
   }
 
   /** One pass; `now` is a parameter so tests and benchmarks can drive it. */
   tick(now: number): void {
     const started = process.hrtime.bigint();
+    this.sendProbes(Infinity); // any left from the last tick go before anything is judged again
+    this.probesAt = now;
     for (const session of this.ctx.registry.all()) {
       if (now < session.watchAt) continue;
       if (session.state === 'closing' || session.state === 'closed') continue;
@@ -37,7 +49,7 @@ export class Watchdog {
         continue;
       }
       if (action === 'probe') {
-        this.ctx.metrics.probeCount(session.kind, sendProbe(session, this.ctx.router, now)).inc();
+        this.probes.push(session);
       } else if (action === 'keepalive') {
         session.keepalive();
       } else if (action === 'presence-grace') {
@@ -50,15 +62,44 @@ export class Watchdog {
         session.close(action, { text: explain(action, session, now) });
       }
     }
+    this.sendProbes(PROBES_PER_TURN);
     this.ctx.metrics.ticks.inc();
     this.ctx.metrics.tickSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
+
+  /**
+   * Up to `limit` of the probes a tick judged due, then the rest in later turns of the event loop. Sessions
+   * that logged in together fall due together: sent all at once, thousands of probes' garbage would be alive
+   * at once, through the young-generation collections of the burst, and every reply would wait behind them.
+   */
+  private sendProbes(limit: number): void {
+    const probes = this.probes;
+    for (let sent = 0; this.next < probes.length && sent < limit; sent++) {
+      const session = probes[this.next++];
+      if (session.state === 'closing' || session.state === 'closed') continue;
+      this.ctx.metrics.probeCount(session.kind, sendProbe(session, this.ctx.router, this.probesAt)).inc();
+    }
+    if (this.next < probes.length) {
+      this.turn ??= setImmediate(this.nextTurn);
+      return;
+    }
+    probes.length = 0;
+    this.next = 0;
+  }
+
+  private readonly nextTurn = (): void => {
+    this.turn = undefined;
+    this.sendProbes(PROBES_PER_TURN);
+  };
 
   private probeAnswered(session: Session): void {
     this.ctx.metrics.probeRtt.observe({ kind: session.kind }, Math.max(0, session.lastAliveAt - session.probeSentAt) / 1000);
     session.probeSentAt = 0;
   }
 }
+
+/** Probes sent in one turn of the event loop: what a turn allocates for them dies young. */
+export const PROBES_PER_TURN = 128;
 
 const LOSSES: ReadonlySet<string> = new Set<LossReason>(['probe-timeout', 'idle', 'write-stall']);
 
