@@ -6,6 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const TICKS = 100; // USER_HZ on Linux
+/** User + system CPU seconds in a /proc stat file (a process's, or one of its threads'). */
+const statSeconds = (path) => {
+  const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+};
 // Server children still running when the bench exits (it failed, or gave up at its time limit) go with it.
 const children = new Set();
 process.once('exit', () => {
@@ -47,8 +52,7 @@ export async function startServer({ config = {}, users = 0, prefix = 'u', passwo
       let main = 0;
       let others = 0;
       for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
-        const fields = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
-        const s = (Number(fields[11]) + Number(fields[12])) / TICKS;
+        const s = statSeconds(`/proc/${child.pid}/task/${tid}/stat`);
         if (Number(tid) === child.pid) main += s;
         else others += s;
       }
@@ -56,8 +60,7 @@ export async function startServer({ config = {}, users = 0, prefix = 'u', passwo
     },
     /** User + system CPU seconds the server has used so far. */
     cpuSeconds() {
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / TICKS;
+      return statSeconds(`/proc/${child.pid}/stat`);
     },
     async stop() {
       child.send({ stop: true });

@@ -55,8 +55,8 @@ export class TcpTransport implements Transport {
 
   /**
    * Straight to the socket, or into the turn's batch if one is open. Held for the turn's end instead, each
-   * of the thousands of probes one watchdog tick writes would stay alive until then: long enough for the
-   * young-generation GC to move every one of them to the old generation, for a major GC to collect.
+   * probe of the watchdog's batch would stay alive until then, through any young-generation collection in
+   * between, and be moved to the old generation as garbage for a major GC.
    */
   writeAlone(text: string): void {
     if (!this.ended) this.send(text);

@@ -9,6 +9,9 @@ import { scramFinal } from './scram-client';
 const STREAM_NS = 'http://etherx.jabber.org/streams';
 export const SM_NS = 'urn:xmpp:sm:3';
 
+/** An XEP-0199 ping from the server, as the watchdog sends it. */
+export const isPing = (el: Element): boolean => el.name === 'iq' && el.attrs.type === 'get' && el.getChild('ping', 'urn:xmpp:ping') !== undefined;
+
 export const header = (to = 'localhost') => `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${STREAM_NS}' to='${to}' version='1.0'>`;
 
 /**
@@ -219,7 +222,7 @@ export class TestClient extends Inbox {
     const state = { count: 0, stopped: false, stop: () => (state.stopped = true) };
     const loop = async () => {
       while (!state.stopped && !this.socketClosed) {
-        const ping = await this.waitFor((el) => el.name === 'iq' && el.attrs.type === 'get' && el.getChild('ping', 'urn:xmpp:ping') !== undefined, 60_000).catch(() => undefined);
+        const ping = await this.waitFor(isPing, 60_000).catch(() => undefined);
         if (!ping || state.stopped) return;
         const type = withError ? 'error' : 'result';
         const body = withError ? "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>" : '';

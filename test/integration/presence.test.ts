@@ -1,5 +1,5 @@
 import type { Element } from 'ltx';
-import { TestClient } from '../helpers/client';
+import { isPing, TestClient } from '../helpers/client';
 import { startServer, type TestServer } from '../helpers/server';
 
 const ROSTER = 'jabber:iq:roster';
@@ -132,7 +132,7 @@ describe('unavailable presence when a session ends for any reason', () => {
     expect(registry.getByFullJid(`${bj}/r`)!.lastAliveAt).toBeGreaterThan(aliceHeard + 1);
     const probeAt = aliceHeard + policy.probeAfter + 1;
     srv.server.watchdog.tick(probeAt);
-    await alice.waitFor((el) => el.name === 'iq' && el.getChild('ping', 'urn:xmpp:ping') !== undefined);
+    await alice.waitFor(isPing);
     srv.server.watchdog.tick(probeAt + policy.probeTimeout + 1);
     expect((await alice.streamError()).condition).toBe('connection-timeout');
     await presence(bob, `${aj}/r`, 'unavailable', 1000);

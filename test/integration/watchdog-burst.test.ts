@@ -1,4 +1,4 @@
-import { TestClient } from '../helpers/client';
+import { isPing, TestClient } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 import { eventually } from '../helpers/sockets';
 import { PROBES_PER_TURN } from '../../src/watchdog/watchdog';
@@ -10,7 +10,6 @@ import { PROBES_PER_TURN } from '../../src/watchdog/watchdog';
  * its own timer is an hour away.
  */
 const COUNT = 2 * PROBES_PER_TURN + 1;
-const isPing = (el: { name: string; getChild(n: string, ns: string): unknown }) => el.name === 'iq' && el.getChild('ping', 'urn:xmpp:ping') !== undefined;
 
 let srv: TestServer;
 let clients: TestClient[] = [];

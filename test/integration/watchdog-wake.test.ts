@@ -1,4 +1,4 @@
-import { SM_NS, TestClient } from '../helpers/client';
+import { isPing, SM_NS, TestClient } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 import { eventually } from '../helpers/sockets';
 
@@ -39,7 +39,7 @@ it('starts the probes of a session that binds after the tick has seen it negotia
     await ticksPass(srv);
     await c.bind('r');
     // No presence, no roster: binding is the only change, and the ping comes probeAfter after it.
-    const ping = await c.waitFor((el) => el.name === 'iq' && el.getChild('ping', 'urn:xmpp:ping') !== undefined, 5000);
+    const ping = await c.waitFor(isPing, 5000);
     expect(ping.attrs).toMatchObject({ type: 'get', to: c.jid });
     c.destroy();
   }));

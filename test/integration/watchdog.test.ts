@@ -1,4 +1,4 @@
-import { TestClient } from '../helpers/client';
+import { isPing, TestClient } from '../helpers/client';
 import { metricValue, startServer, type TestServer } from '../helpers/server';
 import { eventually, serverSocketStates } from '../helpers/sockets';
 
@@ -33,7 +33,7 @@ describe('a silent client', () => {
   it('is pinged, then closed with <connection-timeout/> saying why, and leaves no socket behind', async () => {
     const before = await closedCount('probe-timeout');
     const c = await TestClient.login(srv.port, 'alice');
-    const ping = await c.waitFor((el) => el.name === 'iq' && el.getChild('ping', 'urn:xmpp:ping') !== undefined);
+    const ping = await c.waitFor(isPing);
     expect(ping.attrs).toMatchObject({ type: 'get', from: 'localhost', to: c.jid });
     expect(ping.attrs.id).toMatch(/^vigil-ping-/);
     const err = await c.streamError();
