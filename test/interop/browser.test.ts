@@ -207,7 +207,8 @@ describe('Converse.js in headless Chromium', () => {
       expect(await page.evaluate(() => (window as unknown as { __converse: { api: { settings: { get(k: string): string } } } }).__converse.api.settings.get('websocket_url'))).toBe(publicUrl);
 
       // Converse turned on stream management (its default): a lost connection hibernates, it is not closed.
-      expect(await page.evaluate(() => (window as unknown as { __converse: { session: { get(k: string): unknown } } }).__converse.session.get('smacks_enabled'))).toBe(true);
+      // The page learns it from <enabled/>, which may still be on its way after the bind: wait for it.
+      await page.waitForFunction(() => (window as unknown as { __converse: { session: { get(k: string): unknown } } }).__converse.session.get('smacks_enabled') === true, { timeout: 10000 });
 
       // The user opens the contact from the roster, types, and presses Enter.
       const contactLink = `converse-roster-contact a.open-chat[data-jid='${slixJid}']`;
