@@ -3,18 +3,22 @@
 // after the last login, and after a major collection since then (V8's memory reducer, or the old
 // generation's limit: 30-90 s after the logins here) with none for 5 s. The harness's own idle figure starts
 // at the last login and includes that collection. Also prints the window's CPU split between the main thread
-// and the others (the GC's helpers above all), and the collections in it.
-//   node bench/idle-steady.mjs [sessions=10000] [skipSeconds=20] [windowSeconds=60] [--tls]
+// and the others (the GC's helpers above all), and the collections in it. With --profile, also where the main
+// thread's time went in the window, per ping round trip (a V8 CPU profile, whose sampling adds to the CPU
+// figures of that run: compare profiles with profiles).
+//   node bench/idle-steady.mjs [sessions=10000] [skipSeconds=20] [windowSeconds=60] [--tls] [--profile]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { harnessDir, requireHarness, targetArgs } from './lib/harness.mjs';
 import { startServer } from './lib/server.mjs';
+import { summarize } from './lib/profile.mjs';
 
 const tls = process.argv.includes('--tls');
-const [n = 10000, skip = 20, window = 60] = process.argv.slice(2).filter((a) => a !== '--tls').map(Number);
+const profiling = process.argv.includes('--profile');
+const [n = 10000, skip = 20, window = 60] = process.argv.slice(2).filter((a) => !a.startsWith('--')).map(Number);
 if (!(n > 0 && n <= 19900 && skip >= 0 && skip <= 600 && window > 0 && window <= 600)) {
-  console.error('usage: node bench/idle-steady.mjs [sessions 1..19900] [skipSeconds 0..600] [windowSeconds 1..600] [--tls]');
+  console.error('usage: node bench/idle-steady.mjs [sessions 1..19900] [skipSeconds 0..600] [windowSeconds 1..600] [--tls] [--profile]');
   process.exit(2);
 }
 requireHarness('idle-steady.mjs');
@@ -54,7 +58,9 @@ for (let last = (await server.gcStats()).major.count, quiet = 0; settle < skip +
 const before = cpu();
 const threadsBefore = server.threadCpuSeconds();
 const gcBefore = await server.gcStats();
+if (profiling) await server.profileStart();
 await sleep(window);
+const profile = profiling ? await server.profileStop() : undefined;
 const after = cpu();
 const threadsAfter = server.threadCpuSeconds();
 const gcAfter = await server.gcStats();
@@ -74,4 +80,5 @@ console.log(JSON.stringify({
   mainThreadPer60s: per60(threadsAfter.main - threadsBefore.main), otherThreadsPer60s: per60(threadsAfter.others - threadsBefore.others),
   gc: Object.fromEntries(['minor', 'major'].map((k) => [k, { count: gcAfter[k].count - gcBefore[k].count, ms: Math.round(gcAfter[k].ms - gcBefore[k].ms) }])),
   pingsPer60s: Math.round((n * 60) / PROBE_AFTER), alive,
+  ...(profile ? { profile: summarize(profile, (n * window) / PROBE_AFTER) } : {}),
 }));

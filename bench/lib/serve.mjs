@@ -3,9 +3,12 @@
 //   parent -> {config, users, prefix, password, tls, federate}; child -> {port, wsPort, s2sPort, httpPort}
 //   parent -> {gc: true}; child -> {rss}      parent -> {stop: true}; child exits
 //   parent -> {gcStats: true}; child -> {minor: {count, ms}, major: {count, ms}, ...}: the collections so far
+//   parent -> {profile: 'start'}; child -> {}     parent -> {profile: 'stop'}; child -> {profile}: a V8 CPU
+//   profile of the main thread between the two
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { load } from './dist.mjs';
 
@@ -43,6 +46,7 @@ async function rsaCertificate(dir) {
 // federate: the tls.* certificate (or the generated one) also serves server-to-server TLS, both ways, as
 // `vigil start` does; without it s2s streams have no TLS. The s2s listener is on loopback, on a port of its
 // own unless config.listeners.s2s says otherwise.
+let profiler;
 process.once('message', async ({ config: overrides, users, prefix, password, tls: keyType, federate }) => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   const config = loadConfig({
@@ -74,6 +78,16 @@ process.once('message', async ({ config: overrides, users, prefix, password, tls
       process.send({ rss: process.memoryUsage().rss, sessions: server.ctx.registry.size });
     } else if (msg.gcStats) {
       process.send(gcStats);
+    } else if (msg.profile === 'start') {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+      process.send({});
+    } else if (msg.profile === 'stop') {
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      process.send({ profile });
     } else if (msg.stop) {
       await server.stop();
       await storage.close();

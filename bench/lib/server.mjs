@@ -47,6 +47,15 @@ export async function startServer({ config = {}, users = 0, prefix = 'u', passwo
       child.send({ gcStats: true });
       return reply();
     },
+    /** Start a CPU profile of the server's main thread; profileStop() ends it and resolves with the profile. */
+    async profileStart() {
+      child.send({ profile: 'start' });
+      await reply();
+    },
+    async profileStop() {
+      child.send({ profile: 'stop' });
+      return (await reply()).profile;
+    },
     /** CPU seconds so far of the main thread and of all the others (the GC's helpers, the thread pool). */
     threadCpuSeconds() {
       let main = 0;

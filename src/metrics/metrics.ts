@@ -1,5 +1,14 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LoopDelay } from './loop-delay.js';
+
+const LOOP_DELAY_RESOLUTION_MS = 100;
+/**
+ * prom-client's own event-loop figures come from monitorEventLoopDelay, which reports the time between its
+ * samples (an idle loop reads as the resolution: 1 s at ours) and wakes the loop for each; they are dropped,
+ * and the sampler they leave behind wakes once a day. nodejs_eventloop_lag_seconds, timed at each scrape, stays.
+ */
+const DROPPED_DEFAULTS = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((s) => `nodejs_eventloop_lag_${s}_seconds`);
+const DAY_MS = 86_400_000;
 
 /**
  * Every metric Vigil exports, defined in one place. One Metrics object per server, each with its own
@@ -34,11 +43,7 @@ export class Metrics {
   readonly s2sConnectSeconds: Histogram;
   readonly dnsLookups: Counter<'result'>;
   private readonly stanzas = new Tallies('kind', 'direction');
-  /**
-   * Each sample is a timer wake-up: 100 a second (10 ms) was a third of an idle server's CPU. A request that
-   * holds the loop delays the next wake-up by as long whatever the resolution, so 20 ms still shows it.
-   */
-  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private readonly loopDelay = new LoopDelay(LOOP_DELAY_RESOLUTION_MS);
 
   constructor(collect: {
     sessions(): Iterable<[string, string, number]>;
@@ -47,8 +52,8 @@ export class Metrics {
     smSessions(): { active: number; hibernated: number };
   }) {
     const registers = [this.registry];
-    // Node's own event-loop lag figures repeat ours: sampled seldom, they cost no wake-ups to speak of.
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1000 });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: DAY_MS });
+    for (const name of DROPPED_DEFAULTS) this.registry.removeSingleMetric(name);
     this.sessions = new Gauge({
       name: 'vigil_sessions', help: 'Live sessions by connection kind and state (negotiating, active, closing).',
       labelNames: ['kind', 'state'], registers,
@@ -117,15 +122,13 @@ export class Metrics {
     this.offlineStored = new Counter({ name: 'vigil_offline_messages_stored_total', help: 'Messages stored for offline users (including salvaged ones).', registers });
     // What every session waits for when one request holds the event loop: the figure that shows an abuse.
     const loopDelay = this.loopDelay;
-    loopDelay.enable();
     this.eventLoopDelay = new Gauge({
       name: 'vigil_event_loop_delay_seconds', help: 'Event-loop delay since the previous scrape: median, 99th percentile and maximum (quantile 1).',
       labelNames: ['quantile'], registers,
       collect() {
-        const seconds = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
-        this.set({ quantile: '0.5' }, seconds(loopDelay.percentile(50)));
-        this.set({ quantile: '0.99' }, seconds(loopDelay.percentile(99)));
-        this.set({ quantile: '1' }, seconds(loopDelay.max));
+        this.set({ quantile: '0.5' }, loopDelay.percentile(50) / 1000);
+        this.set({ quantile: '0.99' }, loopDelay.percentile(99) / 1000);
+        this.set({ quantile: '1' }, loopDelay.max / 1000);
         loopDelay.reset();
       },
     });
@@ -143,7 +146,7 @@ export class Metrics {
 
   /** Stop sampling the event loop (the server stopped). */
   close(): void {
-    this.loopDelay.disable();
+    this.loopDelay.stop();
   }
 }
 

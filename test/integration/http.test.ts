@@ -50,6 +50,20 @@ describe('the HTTP listener', () => {
     expect(metricValue(after, 'vigil_bytes_total', { kind: 'c2s', direction: 'in' })).toBeGreaterThanOrEqual(metricValue(during, 'vigil_bytes_total', { kind: 'c2s', direction: 'in' }));
   });
 
+  it('shows a block of the event loop in the maximum delay since the previous scrape', async () => {
+    await srv.metrics(); // each scrape starts a new period, counted from the sampler's next run
+    // The sampler's timer is due within 100 ms, so it runs before this one.
+    await new Promise((r) => setTimeout(r, 250));
+    // The server runs in this process: hold its loop for 400 ms, as one expensive request would.
+    const until = Date.now() + 400;
+    while (Date.now() < until);
+    // To the loop's next round of timers, where the overdue sampler runs: a scrape sent now would be read
+    // before it. Sampled every 100 ms, a block shows at no less than its length minus that: 300 ms here,
+    // less the millisecond the clock above may cut it short by.
+    await new Promise((r) => setTimeout(r, 0));
+    expect(metricValue(await srv.metrics(), 'vigil_event_loop_delay_seconds', { quantile: '1' })).toBeGreaterThanOrEqual(0.25);
+  });
+
   it('answers 404 for unknown paths and 405 for other methods', async () => {
     expect((await get('/nothing')).status).toBe(404);
     expect((await get('/metrics', { method: 'POST' })).status).toBe(405);
