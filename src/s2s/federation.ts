@@ -115,8 +115,6 @@ export class Federation implements S2SInHost, S2SOutHost {
         resolve();
       });
     });
-    this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
-    this.sweeper.unref();
   }
 
   /** Stop accepting and retrying; what still waits bounces (the streams themselves close with every session). */
@@ -175,6 +173,11 @@ export class Federation implements S2SInHost, S2SOutHost {
   private peer(domain: string): Peer {
     let peer = this.peers.get(domain);
     if (!peer) this.peers.set(domain, (peer = new Peer(domain)));
+    // Only while there are peers: an idle server is not woken every second for nothing.
+    if (!this.sweeper && !this.stopping) {
+      this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
+      this.sweeper.unref();
+    }
     return peer;
   }
 
@@ -219,6 +222,10 @@ export class Federation implements S2SInHost, S2SOutHost {
         for (const w of expired) this.reject(w.stanza, condition, text);
       }
       if (peer.idle) this.peers.delete(peer.domain);
+    }
+    if (this.peers.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
     }
   }
 
