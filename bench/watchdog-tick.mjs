@@ -18,13 +18,25 @@ if (!sizes.every((n) => n > 0 && n <= 2_000_000) || !(TICKS > 0 && TICKS <= 1000
 const config = loadConfig({ env: {}, overrides: { log: { level: 'silent' } } });
 const policy = config.watchdog.c2s;
 
+/** A session as the watchdog reads it, keeping watchAt in the registry's table as Session does. */
+class Synthetic {
+  watchTable = undefined;
+  watchSlot = -1;
+  get watchAt() {
+    return this.watchTable ? this.watchTable.at[this.watchSlot] : 0;
+  }
+  set watchAt(at) {
+    if (this.watchTable) this.watchTable.at[this.watchSlot] = at;
+  }
+}
+
 for (const n of sizes) {
   const registry = new SessionRegistry();
   const now = Date.now();
   // Idle sessions heard from a moment ago: the common case, where decide() says 'none' for everyone and the
   // tick then passes over each until its probe could be due.
   for (let i = 0; i < n; i++) {
-    registry.add({ id: `s${i}`, kind: 'c2s', state: 'active', watchAt: 0, bound: true, policy, acceptedAt: now - 1000, lastAliveAt: now - 500, lastAnswerAt: now - 500, lastSentAt: now - 500, pendingBytes: 0, sendAllowance: 0, lastWriteProgressAt: now, probeSentAt: 0, acksProbes: false, ackDueAt: 0, hibernatedUntil: 0, presenceGraceUntil: 0 });
+    registry.add(Object.assign(new Synthetic(), { id: `s${i}`, kind: 'c2s', state: 'active', bound: true, policy, acceptedAt: now - 1000, lastAliveAt: now - 500, lastAnswerAt: now - 500, lastSentAt: now - 500, pendingBytes: 0, sendAllowance: 0, lastWriteProgressAt: now, probeSentAt: 0, acksProbes: false, ackDueAt: 0, hibernatedUntil: 0, presenceGraceUntil: 0 }));
   }
   const metrics = new Metrics({ sessions: () => [], sendQueueBytes: () => 0, bytes: () => [] });
   const watchdog = new Watchdog({ config, registry, metrics, log: undefined, storage: undefined, router: undefined });

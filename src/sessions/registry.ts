@@ -1,5 +1,6 @@
 import type { ConnectionKind } from '../config/types.js';
 import type { Session } from './session.js';
+import { WatchTable } from './watch-table.js';
 
 /**
  * The lookups the router, the features and the watchdog make. Narrow on purpose: a store shared by several
@@ -27,9 +28,12 @@ export class SessionRegistry implements Registry {
   private readonly byBareJid = new Map<string, Set<Session>>();
   private readonly byDomain = new Map<string, Set<Session>>();
   private readonly byKind = new Map<ConnectionKind, Set<Session>>();
+  /** Every session's next look by the watchdog, by slot. */
+  readonly watch = new WatchTable<Session>();
 
   add(session: Session): void {
     this.byId.set(session.id, session);
+    this.watch.add(session);
     addTo(this.byKind, session.kind, session);
   }
 
@@ -49,6 +53,7 @@ export class SessionRegistry implements Registry {
   remove(session: Session): void {
     if (this.byId.get(session.id) !== session) return;
     this.byId.delete(session.id);
+    this.watch.remove(session);
     this.byKind.get(session.kind)?.delete(session);
     const jid = session.jid;
     if (jid) {

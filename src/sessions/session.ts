@@ -10,6 +10,7 @@ import { CsiBuffer } from './csi.js';
 import { SinceLastHeard, type Ledger, type Unconfirmed } from './ledger.js';
 import { ResourceState } from './resource-state.js';
 import { randomId } from '../xmpp/random-id.js';
+import type { WatchTable, Watched } from './watch-table.js';
 
 export type SessionState = 'negotiating' | 'active' | 'detached' | 'closing' | 'closed';
 
@@ -54,11 +55,9 @@ export class Session implements WatchState {
   readonly id = randomId(9);
   readonly acceptedAt = Date.now();
   state: SessionState = 'negotiating';
-  /**
-   * The watchdog need not look at this session before then (ms; 0: at its next tick). Beside `state`, so a
-   * tick passes a quiet session after one read. See quietUntil() for what may move it and wake() for the rest.
-   */
-  watchAt = 0;
+  /** This session's place in the registry's WatchTable, while it is registered. */
+  watchTable: WatchTable<Watched> | undefined;
+  watchSlot = -1;
   closeReason: CloseReason | undefined;
   closedAt = 0;
 
@@ -184,6 +183,20 @@ export class Session implements WatchState {
    */
   wake(): void {
     this.watchAt = 0;
+  }
+
+  /**
+   * The watchdog need not look at this session before then (ms; 0: at its next tick), kept in the registry's
+   * WatchTable. See quietUntil() for what may move it and wake() for the rest.
+   */
+  get watchAt(): number {
+    const table = this.watchTable;
+    return table ? table.at[this.watchSlot] : 0;
+  }
+
+  set watchAt(at: number) {
+    const table = this.watchTable;
+    if (table) table.at[this.watchSlot] = at;
   }
 
   /** Proof of life from any source. */

@@ -39,8 +39,11 @@ export class Watchdog {
     const started = process.hrtime.bigint();
     this.sendProbes(Infinity); // any left from the last tick go before anything is judged again
     this.probesAt = now;
-    for (const session of this.ctx.registry.all()) {
-      if (now < session.watchAt) continue;
+    // Slots are read afresh each time round: a close or an accept in the pass may change them.
+    const table = this.ctx.registry.watch;
+    for (let slot = 0; slot < table.length; slot++) {
+      if (now < table.at[slot]) continue;
+      const session = table.sessions[slot]!;
       if (session.state === 'closing' || session.state === 'closed') continue;
       if (session.probeSentAt > 0 && session.lastAnswerAt >= session.probeSentAt) this.probeAnswered(session);
       const action = decide(now, session, session.policy);
