@@ -6,6 +6,7 @@ import { median } from './lib/server.mjs';
 
 const { Watchdog } = await load('watchdog/watchdog.js');
 const { SessionRegistry } = await load('sessions/registry.js');
+const { Session } = await load('sessions/session.js');
 const { Metrics } = await load('metrics/metrics.js');
 const { loadConfig } = await load('config/load.js');
 
@@ -18,17 +19,12 @@ if (!sizes.every((n) => n > 0 && n <= 2_000_000) || !(TICKS > 0 && TICKS <= 1000
 const config = loadConfig({ env: {}, overrides: { log: { level: 'silent' } } });
 const policy = config.watchdog.c2s;
 
-/** A session as the watchdog reads it, keeping watchAt in the registry's table as Session does. */
+/** A session as the watchdog reads it, with Session's own watchAt, kept in the registry's table. */
 class Synthetic {
   watchTable = undefined;
   watchSlot = -1;
-  get watchAt() {
-    return this.watchTable ? this.watchTable.at[this.watchSlot] : 0;
-  }
-  set watchAt(at) {
-    if (this.watchTable) this.watchTable.at[this.watchSlot] = at;
-  }
 }
+Object.defineProperty(Synthetic.prototype, 'watchAt', Object.getOwnPropertyDescriptor(Session.prototype, 'watchAt'));
 
 for (const n of sizes) {
   const registry = new SessionRegistry();

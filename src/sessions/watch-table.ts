@@ -6,9 +6,10 @@ export interface Watched {
 
 /**
  * When the watchdog next needs to look at each session, in one typed array indexed by a slot per session.
- * A tick passes the quiet ones by reading this in order; reading the time from 10,000 session objects spread
- * over the heap instead cost 1.5 ms a tick in cache misses. Free slots hold Infinity, so a pass skips them
- * with the same comparison.
+ * A tick passes the quiet ones by reading this in order, instead of reading the time from every session
+ * object, spread over the heap: over 1,000,000 quiet synthetic sessions 1.3 ms a pass against 17 ms, and
+ * 0.4 ms less a tick in a live server at 10,000. Free slots hold Infinity, so a pass skips them with the same
+ * comparison.
  */
 export class WatchTable<T extends Watched> {
   at = new Float64Array(1024).fill(Infinity);
