@@ -78,6 +78,9 @@ export interface StreamParserOptions {
   fastPath?: boolean;
 }
 
+/** A copy of `s` that holds no reference to a larger string it was sliced from. */
+const detached = (s: string): string => Buffer.from(s).toString();
+
 /**
  * A strict, restartable streaming XML tokenizer for one XMPP stream, on top of saxes (exact on any chunking,
  * rejects what XML forbids). It adds what XMPP needs: bytes decoded as UTF-8 across chunk boundaries, RFC 6120
@@ -377,13 +380,18 @@ export class StreamParser {
         this.fail('policy-violation', `stream header larger than ${this.options.maxStanzaSize} bytes`);
         return;
       }
+      // The header lives as long as the stream, so it keeps copies: saxes' strings are slices of the chunk
+      // they came in, and would keep all of it.
       const attrs: Record<string, string> = {};
-      for (const attr of Object.values(tag.attributes)) attrs[attr.name] = attr.value;
+      for (const attr of Object.values(tag.attributes)) attrs[attr.name] = detached(attr.value);
       this.streamNs = attrs.xmlns ?? '';
-      this.header = `<${tag.name}${Object.entries(attrs).map(([k, v]) => ` ${k}="${escapeAttr(v)}"`).join('')}>`;
+      const parts = ['<', tag.name];
+      for (const [k, v] of Object.entries(attrs)) parts.push(' ', k, '="', escapeAttr(v), '"');
+      parts.push('>');
+      this.header = parts.join('');
       this.depth = 1;
       this.startAt(this.position());
-      this.handler.onStreamStart({ name: tag.name, local: tag.local, uri: tag.uri, attrs });
+      this.handler.onStreamStart({ name: detached(tag.name), local: detached(tag.local), uri: detached(tag.uri), attrs });
       return;
     }
     if (this.depth - 1 >= this.maxDepth) {
