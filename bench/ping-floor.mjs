@@ -2,12 +2,15 @@
 // idle-steady.mjs. A bare server holds N plaintext connections and, like Vigil's watchdog at probeAfter 20 s,
 // writes each one a ping of the same size every 20 s (N/20 a second, in one batch a second); a client in
 // another process answers each with a reply of the same size as a client's. Prints the server's CPU a minute
-// and per round trip over the window, after every connection has had a ping.
-//   node bench/ping-floor.mjs [connections=10000] [windowSeconds=60]
+// and per round trip over the window, after every connection has had a ping. With --tls, every connection is
+// TLS, with the certificate and context Vigil generates: the floor under `idle-steady.mjs --tls`.
+//   node bench/ping-floor.mjs [connections=10000] [windowSeconds=60] [--tls]
 import { fork } from 'node:child_process';
 import net from 'node:net';
+import tls from 'node:tls';
 
-const [N = 10000, WINDOW = 60] = process.argv.slice(2, 4).map(Number);
+const TLS = process.argv.includes('--tls');
+const [N = 10000, WINDOW = 60] = process.argv.slice(2).filter((a) => a !== '--tls').slice(0, 2).map(Number);
 const PROBE_AFTER = 20;
 if (process.argv[2] !== 'client' && !(N >= PROBE_AFTER && N <= 19900 && WINDOW > 0 && WINDOW <= 600)) {
   console.error('usage: node bench/ping-floor.mjs [connections 20..19900] [windowSeconds 1..600]');
@@ -22,10 +25,11 @@ if (process.argv[2] === 'client') {
   // A few hundred connects at a time, each batch after the last is up: the listen backlog never overflows.
   const more = () => {
     for (let j = 0; j < 200 && started < n; j++, started++) {
-      const socket = net.connect(port, '127.0.0.1', () => {
+      const up = () => {
         if (++open === n) process.send('up');
         else if (open % 200 === 0) more();
-      });
+      };
+      const socket = TLS ? tls.connect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false }, up) : net.connect(port, '127.0.0.1', up);
       socket.setNoDelay(true);
       socket.on('data', () => socket.write(reply));
       socket.on('error', () => process.exit(1));
@@ -34,15 +38,18 @@ if (process.argv[2] === 'client') {
   more();
   process.on('disconnect', () => process.exit(0));
 } else {
+  const context = TLS ? await vigilContext() : undefined;
   const sockets = [];
-  const server = net.createServer((socket) => {
-    socket.setNoDelay(true);
+  const server = net.createServer((raw) => {
+    raw.setNoDelay(true);
+    const socket = context ? new tls.TLSSocket(raw, { isServer: true, secureContext: context }) : raw;
     socket.on('data', (chunk) => chunk.toString('utf8'));
     socket.on('error', () => undefined);
-    sockets.push(socket);
+    if (context) socket.once('secure', () => sockets.push(socket));
+    else sockets.push(socket);
   });
   await new Promise((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
-  const client = fork(new URL(import.meta.url).pathname, ['client', String(server.address().port), String(N)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const client = fork(new URL(import.meta.url).pathname, ['client', String(server.address().port), String(N), ...(TLS ? ['--tls'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const killer = setTimeout(() => client.kill('SIGKILL'), (WINDOW + 120) * 1000);
   const failed = new Promise((_, reject) => client.once('exit', (code) => reject(new Error(`ping-floor.mjs: the client exited (${code})`))));
   await Promise.race([new Promise((resolve) => client.once('message', resolve)), failed]);
@@ -66,10 +73,27 @@ if (process.argv[2] === 'client') {
   client.kill();
   const per60 = (us) => +((us / 1e6) * (60 / WINDOW)).toFixed(2);
   console.log(JSON.stringify({
-    bench: 'ping-floor', connections: N, probeAfterSeconds: PROBE_AFTER, windowSeconds: WINDOW, pingsPer60s: Math.round((N * 60) / PROBE_AFTER),
+    bench: 'ping-floor', tls: TLS, connections: N, probeAfterSeconds: PROBE_AFTER, windowSeconds: WINDOW, pingsPer60s: Math.round((N * 60) / PROBE_AFTER),
     cpuPer60s: per60(used.user + used.system), userPer60s: per60(used.user), systemPer60s: per60(used.system),
     microsecondsPerPing: +((used.user + used.system) / (perTick * WINDOW)).toFixed(1),
   }));
   for (const socket of sockets) socket.destroy();
   server.close();
+}
+
+/** The context `vigil start` makes: the generated ECDSA P-256 certificate and Vigil's cipher order. */
+async function vigilContext() {
+  const { load } = await import('./lib/dist.mjs');
+  const { loadTls } = await load('transport/tls.js');
+  const { loadConfig } = await load('config/load.js');
+  const { createLogger } = await load('log.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/vigil-ping-floor-`);
+  try {
+    const config = loadConfig({ env: {}, overrides: { domain: 'localhost', storage: { driver: 'sqlite', path: `${dir}/x.sqlite` } } });
+    return (await loadTls(config, createLogger('silent'))).context;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

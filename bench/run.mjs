@@ -21,6 +21,7 @@ const benches = [
   ['idle-steady.mjs', '10000'],
   ['idle-steady.mjs', '10000', '--tls'],
   ['ping-floor.mjs', '10000', '60'],
+  ['ping-floor.mjs', '10000', '60', '--tls'],
   ['scaling.mjs', '1000,10000,19900', '30'],
   ['soak.mjs', '5000', '600'],
   ['attacks.mjs'],
