@@ -31,6 +31,14 @@ export interface CloseDetail {
   seeOtherUri?: string;
 }
 
+/**
+ * "No time" for a field that later holds a Date.now(). V8 gives a field the representation of the first value
+ * stored: after a small-integer 0, the first time stored (a double) would deprecate Session's hidden class, so
+ * every live session migrates, and the watchdog's optimised code is thrown away, at the first probe or close.
+ * -0 is a double, and is 0 in every comparison and sum.
+ */
+const NO_TIME = -0;
+
 const CONDITION_FOR: Partial<Record<CloseReason, StreamErrorCondition>> = {
   idle: 'connection-timeout',
   'probe-timeout': 'connection-timeout',
@@ -59,7 +67,7 @@ export class Session implements WatchState {
   watchTable: WatchTable<Watched> | undefined;
   watchSlot = -1;
   closeReason: CloseReason | undefined;
-  closedAt = 0;
+  closedAt = NO_TIME;
 
   /** Identity: a client's account once authenticated, its full JID once bound; a server peer's domain. */
   authenticated = false;
@@ -76,7 +84,7 @@ export class Session implements WatchState {
    */
   lastAliveAt: number;
   /** Probe in flight: when it was sent (0: none). */
-  probeSentAt = 0;
+  probeSentAt = NO_TIME;
   /** The XEP-0199 ping in flight on this session's own stream, and how many stanzas were written before it. */
   private pingId: string | undefined;
   private pingUpTo = 0;
@@ -84,9 +92,9 @@ export class Session implements WatchState {
   /** XEP-0198 state once the client enabled it. */
   sm: StreamManagement | undefined;
   /** While hibernated: when it ends unless resumed (0: not hibernated). */
-  hibernatedUntil = 0;
+  hibernatedUntil = NO_TIME;
   /** While hibernated and still shown available: when contacts are told it is gone (0: nothing to hide). */
-  presenceGraceUntil = 0;
+  presenceGraceUntil = NO_TIME;
   /** XEP-0352: while the client is inactive, the presence held back from it. */
   csi: CsiBuffer | undefined;
 
