@@ -8,12 +8,13 @@
 import { fork } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
+import { vigilTlsContext } from './lib/tls-context.mjs';
 
 const TLS = process.argv.includes('--tls');
 const [N = 10000, WINDOW = 60] = process.argv.slice(2).filter((a) => a !== '--tls').slice(0, 2).map(Number);
 const PROBE_AFTER = 20;
 if (process.argv[2] !== 'client' && !(N >= PROBE_AFTER && N <= 19900 && WINDOW > 0 && WINDOW <= 600)) {
-  console.error('usage: node bench/ping-floor.mjs [connections 20..19900] [windowSeconds 1..600]');
+  console.error('usage: node bench/ping-floor.mjs [connections 20..19900] [windowSeconds 1..600] [--tls]');
   process.exit(2);
 }
 
@@ -38,7 +39,7 @@ if (process.argv[2] === 'client') {
   more();
   process.on('disconnect', () => process.exit(0));
 } else {
-  const context = TLS ? await vigilContext() : undefined;
+  const context = TLS ? await vigilTlsContext() : undefined;
   const sockets = [];
   const server = net.createServer((raw) => {
     raw.setNoDelay(true);
@@ -79,21 +80,4 @@ if (process.argv[2] === 'client') {
   }));
   for (const socket of sockets) socket.destroy();
   server.close();
-}
-
-/** The context `vigil start` makes: the generated ECDSA P-256 certificate and Vigil's cipher order. */
-async function vigilContext() {
-  const { load } = await import('./lib/dist.mjs');
-  const { loadTls } = await load('transport/tls.js');
-  const { loadConfig } = await load('config/load.js');
-  const { createLogger } = await load('log.js');
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(`${tmpdir()}/vigil-ping-floor-`);
-  try {
-    const config = loadConfig({ env: {}, overrides: { domain: 'localhost', storage: { driver: 'sqlite', path: `${dir}/x.sqlite` } } });
-    return (await loadTls(config, createLogger('silent'))).context;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }

@@ -7,10 +7,10 @@
 // count) and the V8 heap's.
 //   node bench/tls-floor.mjs [connections=10000]
 import { fork } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { load } from './lib/dist.mjs';
+import { vigilTlsContext } from './lib/tls-context.mjs';
 
 const N = Number(process.argv[2] ?? 10000);
 const CONCURRENCY = 200;
@@ -35,18 +35,7 @@ const cpuSeconds = () => {
 };
 
 if (process.argv[3] === 'server') {
-  const { loadTls } = await load('transport/tls.js');
-  const { loadConfig } = await load('config/load.js');
-  const { createLogger } = await load('log.js');
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(`${tmpdir()}/vigil-tls-floor-`);
-  process.once('SIGTERM', () => {
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(0);
-  });
-  // The certificate Vigil generates (ECDSA P-256) and its context, as `vigil start` makes them.
-  const { context } = await loadTls(loadConfig({ env: {}, overrides: { domain: 'localhost', storage: { driver: 'sqlite', path: `${dir}/x.sqlite` } } }), createLogger('silent'));
+  const context = await vigilTlsContext();
   const useTls = process.argv[4] === 'tls';
   const held = [];
   const server = net.createServer((socket) => {
