@@ -23,7 +23,6 @@ const QUOT = 0x22;
 // Sticky: each is tried at lastIndex only, so matching never scans ahead.
 const NAME = /[A-Za-z_][A-Za-z0-9_.-]*/y;
 const ATTR_NAME = /[A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?/y;
-const SPACE = /[ \t\n]*/y;
 /**
  * Characters XML forbids (C0 controls but tab and LF, U+FFFE, U+FFFF, unpaired surrogates), and CR, which XML
  * normalises: wherever one appears the strict parser decides, and rewrites.
@@ -97,8 +96,11 @@ function startTag(s: string, i: number, stanzaNs: string | undefined): StartTag 
   // Comments, CDATA, processing instructions and prefixed or non-ASCII names all fail here.
   if (!NAME.test(s)) return UNSUPPORTED;
   let j = NAME.lastIndex;
-  const name = s.slice(i + 1, j);
-  if (/^xml/i.test(name)) return UNSUPPORTED;
+  let name = common(s, i + 1, j, ELEMENT_NAMES);
+  if (name === undefined) {
+    name = s.slice(i + 1, j);
+    if (/^xml/i.test(name)) return UNSUPPORTED;
+  }
   const attrs: Record<string, string> = {};
   for (;;) {
     const spaced = skipSpace(s, j);
@@ -114,17 +116,24 @@ function startTag(s: string, i: number, stanzaNs: string | undefined): StartTag 
       const xmlns = attrs.xmlns;
       if (xmlns === XML_NS || xmlns === XMLNS_NS) return UNSUPPORTED;
       if (stanzaNs !== undefined && xmlns === undefined && stanzaNs !== '') attrs.xmlns = stanzaNs;
-      return { element: new Element(name, attrs), end: c === SLASH ? j + 2 : j + 1, selfClosing: c === SLASH };
+      // The attributes become the element's own: the constructor would copy them into a new object.
+      const element = new Element(name);
+      element.attrs = attrs;
+      return { element, end: c === SLASH ? j + 2 : j + 1, selfClosing: c === SLASH };
     }
     if (!hadSpace) return UNSUPPORTED;
     ATTR_NAME.lastIndex = j;
     if (!ATTR_NAME.test(s)) return UNSUPPORTED;
     const nameEnd = ATTR_NAME.lastIndex;
-    const attr = s.slice(j, nameEnd);
-    // xml:lang and its kind, and xmlns; other prefixes, and other names XML reserves, are for saxes.
-    if (/^xml/i.test(attr) && attr !== 'xmlns' && !attr.startsWith('xml:')) return UNSUPPORTED;
-    if (attr.includes(':') && !attr.startsWith('xml:')) return UNSUPPORTED;
-    if (attr === '__proto__' || Object.hasOwn(attrs, attr)) return UNSUPPORTED;
+    let attr = common(s, j, nameEnd, ATTRIBUTE_NAMES);
+    if (attr === undefined) {
+      attr = s.slice(j, nameEnd);
+      // xml:lang and its kind, and xmlns; other prefixes, and other names XML reserves, are for saxes.
+      if (/^xml/i.test(attr) && attr !== 'xmlns' && !attr.startsWith('xml:')) return UNSUPPORTED;
+      if (attr.includes(':') && !attr.startsWith('xml:')) return UNSUPPORTED;
+      if (attr === '__proto__') return UNSUPPORTED;
+    }
+    if (Object.hasOwn(attrs, attr)) return UNSUPPORTED;
     let k = skipSpace(s, nameEnd);
     if (k >= s.length) return INCOMPLETE;
     if (s.charCodeAt(k) !== EQ) return UNSUPPORTED;
@@ -146,10 +155,32 @@ function startTag(s: string, i: number, stanzaNs: string | undefined): StartTag 
   }
 }
 
+const SP = 0x20;
+const TAB = 0x09;
+const LF = 0x0a;
+
+/** Past the spaces, tabs and line feeds at `i` (CR is the strict parser's: SUSPECT sends it there). */
+/**
+ * The names nearly every stanza has. Read as these constants, a name costs no slice of the text, and as a
+ * property key no lookup in V8's table of internalized strings.
+ */
+const ELEMENT_NAMES = ['message', 'presence', 'iq', 'body', 'thread', 'subject', 'show', 'status', 'priority', 'query', 'item', 'received', 'request', 'x', 'c', 'delay', 'ping', 'error', 'active', 'composing'];
+const ATTRIBUTE_NAMES = ['to', 'from', 'id', 'type', 'xmlns', 'xml:lang', 'by', 'name', 'jid', 'subscription', 'node', 'ver', 'hash', 'stamp'];
+
+/** The one of `names` that s[start, end) is, if any. */
+function common(s: string, start: number, end: number, names: readonly string[]): string | undefined {
+  const length = end - start;
+  for (let n = 0; n < names.length; n++) {
+    const name = names[n];
+    if (name.length === length && s.startsWith(name, start)) return name;
+  }
+  return undefined;
+}
+
 function skipSpace(s: string, i: number): number {
-  SPACE.lastIndex = i;
-  SPACE.test(s);
-  return SPACE.lastIndex;
+  // A loop, not a sticky regex: most calls skip nothing or one space, and a regex exec was a tenth of parsing.
+  for (let c = s.charCodeAt(i); c === SP || c === TAB || c === LF; c = s.charCodeAt(++i));
+  return i;
 }
 
 /** Checks that concern the stanza's whole text, done once it is known to be complete. */
