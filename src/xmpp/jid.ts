@@ -1,3 +1,4 @@
+import { detached } from './detached.js';
 import { normalizeDomain } from './idna.js';
 import { opaqueString, usernameCaseMapped } from './precis.js';
 
@@ -44,8 +45,36 @@ export function normalizeResource(text: string): string | undefined {
  */
 const MAX_JID_LENGTH = 4 * (3 * MAX_PART_BYTES + 3);
 
+/**
+ * Addresses parsed lately, by their text. A conversation names the same few JIDs in every stanza, and PRECIS
+ * and IDNA on each cost more than the rest of its routing; a cached Jid's strings are also already hashed
+ * for the registry's maps. Emptied when full: a flood of distinct addresses costs what no cache would.
+ */
+const RECENT_MAX = 4096;
+/** Longer ones are parsed each time: the cache stays a few MB however long the addresses a peer sends. */
+const RECENT_MAX_LENGTH = 200;
+const recent = new Map<string, Jid>();
+
 /** A JID from untrusted text, PRECIS-normalised; undefined when it is not one (a stanza then gets jid-malformed). */
 export function parseJid(text: string): Jid | undefined {
+  if (text.length > RECENT_MAX_LENGTH) return parseNew(text);
+  const known = recent.get(text);
+  if (known !== undefined) return known;
+  const jid = parseNew(text);
+  if (jid !== undefined) remember(text, jid);
+  return jid;
+}
+
+function remember(text: string, jid: Jid): void {
+  // Copies: the text, and parts left unchanged by normalisation, are slices of the chunk they were read from.
+  const key = detached(text);
+  if (key !== text) return;
+  if (recent.size >= RECENT_MAX) recent.clear();
+  const { local, domain, resource, bare, full } = jid;
+  recent.set(key, { local: detached(local), domain: detached(domain), resource: detached(resource), bare: detached(bare), full: detached(full) });
+}
+
+function parseNew(text: string): Jid | undefined {
   if (text.length > MAX_JID_LENGTH) return undefined;
   // RFC 7622 §3.1: the first "/" ends the domainpart, so a resourcepart may hold "@" and "/"; an "@" before
   // it ends the localpart.

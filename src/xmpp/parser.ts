@@ -1,5 +1,6 @@
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { Element } from 'ltx';
+import { detached } from './detached.js';
 import { INCOMPLETE, scanStanza, UNSUPPORTED } from './fast-stanza.js';
 import { escapeAttr } from './serialize.js';
 import { Utf8Stream } from './utf8.js';
@@ -77,9 +78,6 @@ export interface StreamParserOptions {
   /** Read ordinary stanzas with scanStanza, leaving the rest to saxes (default); off only to compare the two. */
   fastPath?: boolean;
 }
-
-/** A copy of `s` that holds no reference to a larger string it was sliced from. */
-const detached = (s: string): string => Buffer.from(s).toString();
 
 /**
  * A strict, restartable streaming XML tokenizer for one XMPP stream, on top of saxes (exact on any chunking,

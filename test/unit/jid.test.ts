@@ -208,6 +208,22 @@ describe('normalised forms are stable', () => {
   });
 });
 
+describe('parsed again', () => {
+  test('an address read again, or again after thousands of others, is the same address', () => {
+    const texts = Array.from({ length: 10_000 }, (_, i) => `User${i}@LocalHost/Res${i}`);
+    const first = texts.map(parseJid);
+    expect(texts.map(parseJid)).toEqual(first);
+    expect(first[9999]).toEqual({ local: 'user9999', domain: 'localhost', resource: 'Res9999', bare: 'user9999@localhost', full: 'user9999@localhost/Res9999' });
+  });
+
+  test('text that is no address is refused every time', () => {
+    for (let i = 0; i < 3; i++) {
+      expect(parseJid('@localhost')).toBeUndefined();
+      expect(parseJid('a@local host')).toBeUndefined();
+    }
+  });
+});
+
 describe('makeJid', () => {
   test('normalises parts given apart, and an empty local or resource is none', () => {
     expect(makeJid('BOB', 'LocalHost.', 'Phone')).toEqual(parseJid('bob@localhost/Phone'));
