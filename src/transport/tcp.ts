@@ -11,7 +11,8 @@ export class TcpTransport implements Transport {
   readonly remotePort: number;
   private socket: Socket;
   private events: TransportEvents = IGNORE;
-  private corked: Socket | undefined;
+  /** What this turn of the event loop has written so far: it leaves as one write, in one syscall, at the turn's end. */
+  private batch: string | undefined;
   /**
    * Everything written has gone to the kernel. The watchdog reads pendingBytes of every session every tick;
    * for an idle one this answers without reaching into the socket's stream state, a third of a tick's time.
@@ -31,7 +32,7 @@ export class TcpTransport implements Transport {
   }
 
   get pendingBytes(): number {
-    return this.drained ? 0 : this.socket.writableLength;
+    return (this.batch?.length ?? 0) + (this.drained ? 0 : this.socket.writableLength);
   }
 
   get ended(): boolean {
@@ -44,13 +45,15 @@ export class TcpTransport implements Transport {
 
   write(text: string): void {
     if (this.ended) return;
-    if (!this.corked) {
-      // Everything written in one turn of the event loop leaves in one syscall: a login's replies, a broadcast.
-      this.corked = this.socket;
-      this.socket.cork();
-      process.nextTick(this.uncork);
+    // Everything written in one turn leaves together: a login's replies, a broadcast, a burst of routed
+    // messages. Joined here, it is one write for Node's stream, where a corked socket queued each piece with
+    // its own callback and handed them to writev.
+    if (this.batch === undefined) {
+      this.batch = text;
+      process.nextTick(this.flush);
+    } else {
+      this.batch += text;
     }
-    this.send(text);
   }
 
   /**
@@ -59,11 +62,13 @@ export class TcpTransport implements Transport {
    * between, and be moved to the old generation as garbage for a major GC.
    */
   writeAlone(text: string): void {
-    if (!this.ended) this.send(text);
+    if (this.ended) return;
+    if (this.batch !== undefined) this.batch += text;
+    else this.send(text);
   }
 
   end(): void {
-    this.uncork();
+    this.flush();
     if (!this.socket.destroyed) this.socket.end();
   }
 
@@ -95,7 +100,7 @@ export class TcpTransport implements Transport {
 
   startTls(upgrade: TlsUpgrade): void {
     const raw = this.socket;
-    this.uncork(); // <proceed/> must leave in plaintext, before the TLS layer takes the socket
+    this.flush(); // <proceed/> must leave in plaintext, before the TLS layer takes the socket
     this.detach(raw);
     const { context: secureContext, onSecure } = upgrade;
     // Certificates are judged by the stream (SASL EXTERNAL, or dialback instead): never refused here.
@@ -120,10 +125,11 @@ export class TcpTransport implements Transport {
     this.socket.write(text, this.onWritten);
   }
 
-  private readonly uncork = (): void => {
-    const socket = this.corked;
-    this.corked = undefined;
-    socket?.uncork();
+  private readonly flush = (): void => {
+    const text = this.batch;
+    if (text === undefined) return;
+    this.batch = undefined;
+    if (!this.ended) this.send(text);
   };
 
   private readonly onWritten = (): void => {

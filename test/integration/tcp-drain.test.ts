@@ -78,6 +78,8 @@ describe("a TCP connection's probe, written alone", () => {
     conn.ping('vigil-ping-order', 'localhost', 'a@localhost/phone');
     conn.send(message('after'));
     const expected = framing.element(message('before')) + framing.ping('vigil-ping-order', 'localhost', 'a@localhost/phone') + framing.element(message('after'));
+    // Held for the turn's end, it counts as waiting: the session's send-queue bound sees it at once.
+    expect(conn.pendingBytes).toBe(expected.length);
     expect(await arrived(framing.element(message('after')))).toBe(expected);
   });
 
