@@ -41,9 +41,17 @@ export class Carbons implements MessageObserver {
  */
 function eligible(message: Element): boolean {
   const type = message.attrs.type ?? 'normal';
-  if (type !== 'chat' && !(type === 'normal' && message.getChild('body'))) return false;
-  if (message.getChild('private', NS.CARBONS) || message.getChild('no-copy', NS.HINTS)) return false;
-  return !message.getChild('sent', NS.CARBONS) && !message.getChild('received', NS.CARBONS);
+  if (type !== 'chat' && type !== 'normal') return false;
+  // One pass: each message is judged twice (sent and delivered), and a getChild each was a look at every child.
+  let body = false;
+  for (const child of message.children) {
+    if (typeof child === 'string') continue;
+    const name = child.getName();
+    if (name === 'body') body = true;
+    else if ((name === 'private' || name === 'sent' || name === 'received') && child.getNS() === NS.CARBONS) return false;
+    else if (name === 'no-copy' && child.getNS() === NS.HINTS) return false;
+  }
+  return type === 'chat' || body;
 }
 
 export function installCarbons(ctx: Context): Carbons {

@@ -275,6 +275,7 @@ export class Router {
  * the sender put there is removed first.
  */
 function stampStanzaId(message: Element, by: string): void {
-  message.children = message.children.filter((c) => typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS.STANZA_ID && c.attrs.by === by));
+  const claimsOurs = (c: Element | string): boolean => typeof c !== 'string' && c.name === 'stanza-id' && c.attrs.xmlns === NS.STANZA_ID && c.attrs.by === by;
+  if (message.children.some(claimsOurs)) message.children = message.children.filter((c) => !claimsOurs(c));
   message.c('stanza-id', { xmlns: NS.STANZA_ID, id: randomId(12), by });
 }

@@ -123,6 +123,21 @@ describe('message carbons (XEP-0280)', () => {
     await Promise.all([phone.close(), laptop.close(), bob.close()]);
   });
 
+  it('copies a normal message that has a body, and not one without (a receipt)', async () => {
+    const [[a], [b, bBare]] = await users('carbe', 'carbf');
+    const phone = await login(a, 'phone');
+    const laptop = await login(a, 'laptop');
+    const bob = await login(b, 'b');
+    await enableCarbons(phone);
+    laptop.send(`<message to='${bBare}' id='n1'><body>normal</body></message>`);
+    laptop.send(`<message to='${bBare}' id='n2'><received xmlns='urn:xmpp:receipts' id='x'/></message>`);
+    laptop.send(`<message to='${bBare}' type='chat' id='n3'><body>chat</body></message>`);
+    // Carbons leave in the order of their messages: once n3's is here (and taken), n2's would have been too.
+    await phone.waitFor((el) => carbon('sent')(el) && forwarded(el, 'sent').attrs.id === 'n3');
+    expect(phone.elements.filter(carbon('sent')).map((el) => forwarded(el, 'sent').attrs.id)).toEqual(['n1']);
+    await Promise.all([phone.close(), laptop.close(), bob.close()]);
+  });
+
   it('copies nothing to a resource that did not enable them, or disabled them, nor a private or no-copy message', async () => {
     const [[a], [b, bBare]] = await users('carbc', 'carbd');
     const phone = await login(a, 'phone');
