@@ -5,6 +5,9 @@
 // peers drop to their system users). Prints a markdown table, then one JSON line with every run.
 //   node bench/compare.mjs [--n 10000] [--hold 60] [--duration 20] [--pairs 50] [--reps 3]
 //                          [--only vigil,ejabberd,prosody] [--figures plain,tls,throughput,scram]
+//                          [--probe xmpp-ping|whitespace]
+// --probe whitespace makes Vigil probe as Prosody does: a space, which asks for no answer (so proves nothing,
+// and a dead peer goes unnoticed until TCP gives up), for the idle figures like for like.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,20 +25,21 @@ const { values: o } = parseArgs({
     reps: { type: 'string', default: '3' },
     only: { type: 'string', default: 'vigil,ejabberd,prosody' },
     figures: { type: 'string', default: 'plain,tls,throughput,scram' },
+    probe: { type: 'string', default: 'xmpp-ping' },
   },
 });
 const N = Number(o.n), HOLD = Number(o.hold), DURATION = Number(o.duration), PAIRS = Number(o.pairs), REPS = Number(o.reps);
 const SERVERS = ['vigil', 'ejabberd', 'prosody'].filter((s) => o.only.split(',').includes(s));
 const LOADS = ['plain', 'tls', 'throughput', 'scram'].filter((f) => o.figures.split(',').includes(f));
 // The harness client holds one fd per session, and the hard limit here is 20000.
-if (!(N > 0 && N <= 19900 && HOLD > 0 && DURATION > 0 && PAIRS > 0 && PAIRS <= 500 && REPS > 0 && SERVERS.length && LOADS.length)) {
-  console.error('usage: node bench/compare.mjs [--n 1..19900] [--hold s] [--duration s] [--pairs 1..500] [--reps k] [--only vigil,ejabberd,prosody] [--figures plain,tls,throughput,scram]');
+if (!(N > 0 && N <= 19900 && HOLD > 0 && DURATION > 0 && PAIRS > 0 && PAIRS <= 500 && REPS > 0 && SERVERS.length && LOADS.length && ['xmpp-ping', 'whitespace'].includes(o.probe))) {
+  console.error('usage: node bench/compare.mjs [--n 1..19900] [--hold s] [--duration s] [--pairs 1..500] [--reps k] [--only vigil,ejabberd,prosody] [--figures plain,tls,throughput,scram] [--probe xmpp-ping|whitespace]');
   process.exit(2);
 }
 requireHarness('compare.mjs');
 
 // Vigil's c2s watchdog probes after 120 s by default; 20 s is what the peers are started with.
-const VIGIL_CONFIG = { watchdog: { c2s: { probeAfter: '20s' } } };
+const VIGIL_CONFIG = { watchdog: { c2s: { probeAfter: '20s', probe: o.probe } } };
 const USER = { userPattern: 'u%d', password: 'bench-secret' };
 const STARTUP_MS = 300_000;
 
