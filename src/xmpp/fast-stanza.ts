@@ -155,11 +155,6 @@ function startTag(s: string, i: number, stanzaNs: string | undefined): StartTag 
   }
 }
 
-const SP = 0x20;
-const TAB = 0x09;
-const LF = 0x0a;
-
-/** Past the spaces, tabs and line feeds at `i` (CR is the strict parser's: SUSPECT sends it there). */
 /**
  * The names nearly every stanza has. Read as these constants, a name costs no slice of the text, and as a
  * property key no lookup in V8's table of internalized strings.
@@ -177,6 +172,11 @@ function common(s: string, start: number, end: number, names: readonly string[])
   return undefined;
 }
 
+const SP = 0x20;
+const TAB = 0x09;
+const LF = 0x0a;
+
+/** Past the spaces, tabs and line feeds at `i` (CR is the strict parser's: SUSPECT sends it there). */
 function skipSpace(s: string, i: number): number {
   // A loop, not a sticky regex: most calls skip nothing or one space, and a regex exec was a tenth of parsing.
   for (let c = s.charCodeAt(i); c === SP || c === TAB || c === LF; c = s.charCodeAt(++i));
