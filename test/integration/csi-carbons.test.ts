@@ -86,6 +86,16 @@ describe('message carbons (XEP-0280)', () => {
     expect(reply.attrs.type).toBe('result');
   }
 
+  /** Alice on a phone with carbons enabled and on a laptop without, and Bob. */
+  async function phoneLaptopAndBob(alice: string, bobName: string): Promise<{ phone: TestClient; laptop: TestClient; bob: TestClient; bBare: string }> {
+    const [[a], [b, bBare]] = await users(alice, bobName);
+    const phone = await login(a, 'phone');
+    const laptop = await login(a, 'laptop');
+    const bob = await login(b, 'b');
+    await enableCarbons(phone);
+    return { phone, laptop, bob, bBare };
+  }
+
   const carbon = (direction: 'sent' | 'received') => (el: Element) => el.name === 'message' && el.getChild(direction, CARBONS) !== undefined;
   const forwarded = (el: Element, direction: 'sent' | 'received') => el.getChild(direction, CARBONS)!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!;
 
@@ -124,11 +134,7 @@ describe('message carbons (XEP-0280)', () => {
   });
 
   it('copies a normal message that has a body, and not one without (a receipt)', async () => {
-    const [[a], [b, bBare]] = await users('carbe', 'carbf');
-    const phone = await login(a, 'phone');
-    const laptop = await login(a, 'laptop');
-    const bob = await login(b, 'b');
-    await enableCarbons(phone);
+    const { phone, laptop, bob, bBare } = await phoneLaptopAndBob('carbe', 'carbf');
     laptop.send(`<message to='${bBare}' id='n1'><body>normal</body></message>`);
     laptop.send(`<message to='${bBare}' id='n2'><received xmlns='urn:xmpp:receipts' id='x'/></message>`);
     laptop.send(`<message to='${bBare}' type='chat' id='n3'><body>chat</body></message>`);
@@ -139,11 +145,7 @@ describe('message carbons (XEP-0280)', () => {
   });
 
   it('copies nothing to a resource that did not enable them, or disabled them, nor a private or no-copy message', async () => {
-    const [[a], [b, bBare]] = await users('carbc', 'carbd');
-    const phone = await login(a, 'phone');
-    const laptop = await login(a, 'laptop');
-    const bob = await login(b, 'b');
-    await enableCarbons(phone);
+    const { phone, laptop, bob, bBare } = await phoneLaptopAndBob('carbc', 'carbd');
     bob.send(`<message to='${phone.jid}' type='chat'><body>1</body></message>`);
     await phone.waitFor((el) => el.name === 'message');
     laptop.send(`<message to='${bBare}' type='chat'><body>2</body><private xmlns='${CARBONS}'/></message>`);
