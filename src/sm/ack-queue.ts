@@ -10,8 +10,12 @@ export const H_MOD = 2 ** 32;
  * life) and wrapped only on the wire, so `h` arithmetic never needs care anywhere else.
  */
 export class AckQueue implements Ledger {
-  /** Unacked entries from `head` on; the array is compacted now and then rather than shifted per ack. */
-  private entries: Unconfirmed[] = [];
+  /**
+   * Unacked entries from `head` on; the array is compacted now and then rather than shifted per ack. Slots
+   * before `head` are emptied as they are acked: a stanza kept until the compaction would outlive every
+   * young-generation collection and be moved to the old one, garbage for a major GC.
+   */
+  private entries: (Unconfirmed | undefined)[] = [];
   private head = 0;
   writtenCount = 0;
   confirmedCount = 0;
@@ -22,7 +26,7 @@ export class AckQueue implements Ledger {
 
   /** When the oldest unacked stanza was written; 0 when everything is acked. */
   get oldestAt(): number {
-    return this.length > 0 ? this.entries[this.head].sentAt : 0;
+    return this.entries[this.head]?.sentAt ?? 0;
   }
 
   /** `h` as the server reports it: stanzas written, mod 2^32. */
@@ -46,9 +50,14 @@ export class AckQueue implements Ledger {
   ack(h: number): number {
     const newly = this.acks(h);
     if (newly < 0) return -1;
-    this.head += newly;
+    const end = this.head + newly;
+    this.entries.fill(undefined, this.head, end);
+    this.head = end;
     this.confirmedCount += newly;
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+    if (this.head === this.entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
@@ -63,14 +72,19 @@ export class AckQueue implements Ledger {
 
   /** The unacked stanzas in order, left in the queue: what a resumed stream re-sends. */
   unacked(): Unconfirmed[] {
-    return this.entries.slice(this.head);
+    return this.rest();
   }
 
   take(): Unconfirmed[] {
-    const rest = this.entries.slice(this.head);
+    const rest = this.rest();
     this.entries = [];
     this.head = 0;
     return rest;
+  }
+
+  private rest(): Unconfirmed[] {
+    // Every slot from head on holds an entry: only acked ones are emptied.
+    return this.entries.slice(this.head) as Unconfirmed[];
   }
 }
 

@@ -1,5 +1,10 @@
 import { Element } from 'ltx';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { AckQueue, H_MOD, parseH } from '../../src/sm/ack-queue';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 const msg = (n: number) => new Element('message', { id: `m${n}` });
 const ids = (q: AckQueue) => q.unacked().map((u) => u.stanza.attrs.id);
@@ -44,6 +49,22 @@ describe('the XEP-0198 unacked queue', () => {
     q.ack(2000);
     expect(q.take().map((u) => u.stanza.attrs.id)).toEqual(Array.from({ length: 1000 }, (_, i) => `m${2001 + i}`));
     expect(q.take()).toEqual([]);
+  });
+
+  it('lets go of what was acked at once, while stanzas after it still wait', async () => {
+    const q = new AckQueue();
+    const refs: WeakRef<Element>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const stanza = msg(i);
+      refs.push(new WeakRef(stanza));
+      q.written(stanza, i);
+    }
+    expect(q.ack(15)).toBe(15);
+    // WeakRefs hold their targets until the current job ends.
+    await new Promise((r) => setImmediate(r));
+    collectGarbage();
+    expect(refs.map((r) => r.deref() !== undefined)).toEqual([...Array(15).fill(false), ...Array(5).fill(true)]);
+    expect(ids(q)).toEqual(['m16', 'm17', 'm18', 'm19', 'm20']);
   });
 
   it('reads h only as a decimal 32-bit count', () => {
