@@ -68,6 +68,7 @@ export function parseJid(text: string): Jid | undefined {
 function remember(text: string, jid: Jid): void {
   // Copies: the text, and parts left unchanged by normalisation, are slices of the chunk they were read from.
   const key = detached(text);
+  // A copy that differs (text with a lone surrogate, which no valid address has) would be another text's key.
   if (key !== text) return;
   if (recent.size >= RECENT_MAX) recent.clear();
   const { local, domain, resource, bare, full } = jid;
