@@ -4,6 +4,19 @@ import type { TlsUpgrade, Transport, TransportEvents } from './transport.js';
 
 const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefined, onClose: () => undefined, onDrain: () => undefined, onAlive: () => undefined, onUnusable: () => undefined };
 
+/**
+ * The flushes of every transport that opened a batch in this iteration of the event loop, run once all its
+ * I/O callbacks have: a turn ends there, not after each callback as with process.nextTick. Over TLS the
+ * records that arrive in one read come up in more than one callback, so the answers to one burst left as
+ * several records, each its own encryption and syscall: TLS routing ran at two thirds of the rate.
+ */
+let dueFlushes: (() => void)[] = [];
+const flushDue = (): void => {
+  const due = dueFlushes;
+  dueFlushes = [];
+  for (const flush of due) flush();
+};
+
 /** One TCP socket, optionally upgraded to TLS by STARTTLS. */
 export class TcpTransport implements Transport {
   lastWriteProgressAt = Date.now();
@@ -11,7 +24,7 @@ export class TcpTransport implements Transport {
   readonly remotePort: number;
   private socket: Socket;
   private events: TransportEvents = IGNORE;
-  /** What this turn of the event loop has written so far: it leaves as one write, in one syscall, at the turn's end. */
+  /** What this turn of the event loop has written so far: it leaves as one write, in one syscall, at the turn's end (flushDue). */
   private batch: string | undefined;
   /**
    * Everything written has gone to the kernel. The watchdog reads pendingBytes of every session every tick;
@@ -50,7 +63,7 @@ export class TcpTransport implements Transport {
     // its own callback and handed them to writev.
     if (this.batch === undefined) {
       this.batch = text;
-      process.nextTick(this.flush);
+      if (dueFlushes.push(this.flush) === 1) setImmediate(flushDue);
     } else {
       this.batch += text;
     }
