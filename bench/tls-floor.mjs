@@ -4,8 +4,9 @@
 // connection) and holds every connection. Also the same without TLS. Prints logins/s, CPU per connection on
 // each side, and the server's RSS per held connection after a full GC, with the part of it in malloc's heap
 // (OpenSSL and Node's C++: with TLS, a 64 KiB input buffer per connection, of which only the pages touched
-// count) and the V8 heap's.
-//   node bench/tls-floor.mjs [connections=10000]
+// count) and the V8 heap's. With --resume every TLS client after the first offers the first one's TLS 1.3
+// session ticket, as a phone reconnecting does: what resumption saves each side.
+//   node bench/tls-floor.mjs [connections=10000] [--resume]
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -13,9 +14,10 @@ import tls from 'node:tls';
 import { vigilTlsContext } from './lib/tls-context.mjs';
 
 const N = Number(process.argv[2] ?? 10000);
+const RESUME = process.argv.includes('--resume');
 const CONCURRENCY = 200;
 if (!(N > 0 && N <= 19900)) {
-  console.error('usage: node bench/tls-floor.mjs [connections 1..19900]');
+  console.error('usage: node bench/tls-floor.mjs [connections 1..19900] [--resume]');
   process.exit(2);
 }
 
@@ -61,6 +63,8 @@ if (process.argv[3] === 'server') {
     const clientBefore = cpuSeconds();
     const started = Date.now();
     const held = [];
+    let ticket;
+    let resumed = 0;
     await new Promise((resolve, reject) => {
       let next = 0;
       const timer = setTimeout(() => reject(new Error(`tls-floor: ${held.length} of ${N} in 120 s`)), 120_000);
@@ -70,8 +74,10 @@ if (process.argv[3] === 'server') {
         const raw = net.connect(port, '127.0.0.1', () => raw.write('x'));
         raw.on('error', reject);
         raw.once('data', () => {
-          const stream = mode === 'tls' ? tls.connect({ socket: raw, servername: 'localhost', rejectUnauthorized: false }) : raw;
+          const stream = mode === 'tls' ? tls.connect({ socket: raw, servername: 'localhost', rejectUnauthorized: false, session: RESUME ? ticket : undefined }) : raw;
+          if (mode === 'tls') stream.once('session', (s) => (ticket ??= s));
           stream.once('data', () => {
+            if (mode === 'tls' && stream.isSessionReused()) resumed++;
             held.push(stream);
             if (held.length === N) {
               clearTimeout(timer);
@@ -88,9 +94,9 @@ if (process.argv[3] === 'server') {
     const after = await ask(child, 'gc');
     child.kill();
     for (const s of held) s.destroy();
-    return { loginsPerSecond: Math.round(N / seconds), serverMsEach: +(((after.cpu - before.cpu) / N) * 1000).toFixed(3), clientMsEach: +((clientCpu / N) * 1000).toFixed(3), serverRssKiBEach: +((after.rss - before.rss) / N).toFixed(1), mallocKiBEach: +((after.malloc - before.malloc) / N).toFixed(1), v8HeapKiBEach: +((after.v8Heap - before.v8Heap) / N).toFixed(1) };
+    return { ...(mode === 'tls' ? { resumed } : {}), loginsPerSecond: Math.round(N / seconds), serverMsEach: +(((after.cpu - before.cpu) / N) * 1000).toFixed(3), clientMsEach: +((clientCpu / N) * 1000).toFixed(3), serverRssKiBEach: +((after.rss - before.rss) / N).toFixed(1), mallocKiBEach: +((after.malloc - before.malloc) / N).toFixed(1), v8HeapKiBEach: +((after.v8Heap - before.v8Heap) / N).toFixed(1) };
   };
   const plain = await run('plain');
   const withTls = await run('tls');
-  console.log(JSON.stringify({ bench: 'tls-floor', connections: N, plain, tls: withTls }));
+  console.log(JSON.stringify({ bench: 'tls-floor', connections: N, ...(RESUME ? { resume: true } : {}), plain, tls: withTls }));
 }
