@@ -8,7 +8,7 @@ const IGNORE: TransportEvents = { onData: () => undefined, onEnd: () => undefine
  * The flushes of every transport that opened a batch in this iteration of the event loop, run once all its
  * I/O callbacks have: a turn ends there, not after each callback as with process.nextTick. Over TLS the
  * records that arrive in one read come up in more than one callback, so the answers to one burst left as
- * several records, each its own encryption and syscall: TLS routing ran at two thirds of the rate.
+ * several records, each its own encryption and syscall: TLS routing ran at three fifths of the rate.
  */
 let dueFlushes: (() => void)[] = [];
 const flushDue = (): void => {
